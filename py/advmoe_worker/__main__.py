@@ -1,0 +1,99 @@
+"""`python -m advmoe_worker --bind ENDPOINT`: serve the advmoe protocol.
+
+The signing key comes from `ADVMOE_KEY` (hex) or `--key-file`; the worker refuses to
+start without one. It binds to loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .server import Server, ServerConfig
+from .server.loop import DEFAULT_MAX_MESSAGE_BYTES, pack_ready
+
+
+def _load_methods() -> None:
+    # Importing a methods module registers its handlers.
+    from . import methods  # noqa: F401
+    from .server import builtin  # noqa: F401
+
+
+def _read_key(args: argparse.Namespace) -> bytes:
+    text = Path(args.key_file).read_text().strip() if args.key_file else os.environ.get("ADVMOE_KEY", "")
+    if not text:
+        sys.exit("advmoe_worker: no signing key: set ADVMOE_KEY (hex) or pass --key-file")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        sys.exit("advmoe_worker: the signing key must be hex")
+    if len(key) < 16:
+        sys.exit("advmoe_worker: the signing key must be at least 16 bytes (32 hex characters)")
+    return key
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m advmoe_worker", description=__doc__)
+    p.add_argument("--bind", default="tcp://127.0.0.1:0", help="ZeroMQ endpoint (default tcp://127.0.0.1:0: a free loopback port)")
+    p.add_argument("--allow-remote", action="store_true", help="allow binding to a non-loopback address")
+    p.add_argument("--key-file", help="file holding the hex signing key (default: $ADVMOE_KEY)")
+    p.add_argument("--workspace", default=os.getcwd(), help="root for checkpoint and data paths (default: cwd)")
+    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="largest accepted message")
+    p.add_argument("--require-full-mac", action="store_true", help="accept only messages whose signature covers every byte")
+    p.add_argument("--full-mac", action="store_true", help="sign the bytes of outgoing tensors too")
+    p.add_argument("--replay-window", type=float, default=300.0, help="seconds a message timestamp may differ from now")
+    p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--log-level", default=os.environ.get("ADVMOE_LOG_LEVEL", "INFO"))
+    return p.parse_args(argv)
+
+
+def _is_loopback(endpoint: str) -> bool:
+    if not endpoint.startswith("tcp://"):
+        return True
+    host = endpoint[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if not _is_loopback(args.bind) and not args.allow_remote:
+        sys.exit(f"advmoe_worker: {args.bind} is not a loopback address; pass --allow-remote to bind it")
+    key = _read_key(args)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _load_methods()
+    from .server.builtin import _devices
+
+    server = Server(
+        ServerConfig(
+            bind=args.bind,
+            key=key,
+            workspace=Path(args.workspace),
+            max_message_bytes=args.max_message_bytes,
+            require_full_mac=args.require_full_mac,
+            full_mac=args.full_mac,
+            replay_window_s=args.replay_window,
+            device=args.device,
+        )
+    )
+    server.devices = _devices()
+    endpoint = server.bind()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.stop())
+    from . import __version__
+
+    print(pack_ready(server, {"version": __version__, "device": str(server.device)}), flush=True)
+    logging.getLogger("advmoe_worker").info("serving on %s (device %s)", endpoint, server.device)
+    server.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Errors as data: every failure the worker reports carries a stable code.
+
+The codes form a closed set shared with the TypeScript SDK (ts/protocol/errors.ts and
+docs/protocol.md); each maps to one typed error class there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_CODES = (
+    "invalid_spec",
+    "not_found",
+    "bad_tensor",
+    "bad_message",
+    "bad_checkpoint",
+    "bad_data",
+    "too_large",
+    "unsupported_version",
+    "forbidden_path",
+    "non_finite",
+    "out_of_memory",
+    "cancelled",
+    "shutting_down",
+    "internal",
+)
+
+
+class WorkerError(Exception):
+    """A failure reported to the client as `{code, message, details}`."""
+
+    code = "internal"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None, *, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        assert self.code in ERROR_CODES, self.code
+        self.message = message
+        self.details = details or {}
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class SpecError(WorkerError):
+    """A spec or parameter breaks a rule; `path` names the field (e.g. `moe.experts`)."""
+
+    code = "invalid_spec"
+
+    def __init__(self, path: str, rule: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message, {"path": path, "rule": rule, **(details or {})})
+        self.path = path
+        self.rule = rule
+
+
+class NotFoundError(WorkerError):
+    """An unknown name or handle; `details.known` lists what exists."""
+
+    code = "not_found"
+
+
+class BadTensorError(WorkerError):
+    """A tensor has the wrong dtype, shape or size for what the method needs."""
+
+    code = "bad_tensor"
+
+
+class BadMessageError(WorkerError):
+    """A message that cannot be decoded or breaks the framing rules."""
+
+    code = "bad_message"
+
+
+class TooLargeError(WorkerError):
+    code = "too_large"
+
+
+class UnsupportedVersionError(WorkerError):
+    code = "unsupported_version"
+
+
+class ForbiddenPathError(WorkerError):
+    """A path that resolves outside the worker's workspace root."""
+
+    code = "forbidden_path"
+
+
+class BadDataError(WorkerError):
+    """A data file that is missing, corrupted or in the wrong format."""
+
+    code = "bad_data"
+
+
+class NonFiniteError(WorkerError):
+    """A loss or router score that is NaN or infinite; the step was refused."""
+
+    code = "non_finite"
+
+
+class CancelledError(WorkerError):
+    code = "cancelled"
+
+
+class ShuttingDownError(WorkerError):
+    code = "shutting_down"

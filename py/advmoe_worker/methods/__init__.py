@@ -1,0 +1,1 @@
+"""Method handlers by area; importing this package registers them all."""

@@ -1,0 +1,117 @@
+"""Pure encode/decode of protocol messages (no sockets, no signatures)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import torch
+
+from ..errors import BadMessageError, BadTensorError, UnsupportedVersionError
+from .tensors import tensor_from_frame, tensor_to_frame
+
+PROTOCOL_VERSION = 1
+KINDS = ("request", "reply", "event", "error", "cancel", "heartbeat")
+MAX_HEADER_BYTES = 16 << 20
+
+
+@dataclass
+class Message:
+    """A decoded message; `tensors` share memory with the received frames."""
+
+    kind: str
+    id: int | None
+    session: str
+    seq: int
+    ts: float
+    header: dict[str, Any]
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str | None:
+        return self.header.get("method")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.header.get("params") or {}
+
+
+def encode(header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
+    """Header bytes followed by one raw frame per tensor (zero-copy views)."""
+    header = dict(header)
+    frames: list[Any] = [b""]
+    if tensors:
+        table = {}
+        for name, t in tensors.items():
+            entry, buf = tensor_to_frame(t)
+            entry["frame"] = len(frames) + 1  # frame 0 on the wire is the signature
+            table[name] = entry
+            frames.append(buf)
+        header["tensors"] = table
+    frames[0] = msgpack.packb(header, use_bin_type=True)
+    return frames
+
+
+def decode_header(raw: Any) -> dict[str, Any]:
+    """Parses and checks the header map; raises BadMessageError naming the rule."""
+    view = memoryview(raw)
+    if view.nbytes > MAX_HEADER_BYTES:
+        raise BadMessageError(f"header is {view.nbytes} bytes, the limit is {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(view, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise BadMessageError(f"header is not valid msgpack: {exc}") from None
+    if not isinstance(header, dict):
+        raise BadMessageError("header must be a msgpack map")
+    version = header.get("v")
+    if version != PROTOCOL_VERSION:
+        raise UnsupportedVersionError(
+            f"protocol version {version!r} is not supported; this worker speaks {PROTOCOL_VERSION}",
+            {"supported": [PROTOCOL_VERSION], "received": version},
+        )
+    if header.get("kind") not in KINDS:
+        raise BadMessageError(f"header.kind must be one of {list(KINDS)}, got {header.get('kind')!r}")
+    msg_id = header.get("id")
+    if msg_id is not None and (not isinstance(msg_id, int) or isinstance(msg_id, bool)):
+        raise BadMessageError(f"header.id must be an integer or nil, got {msg_id!r}")
+    return header
+
+
+def decode(frames: Sequence[Any], header: dict[str, Any] | None = None) -> Message:
+    """Decodes [header, tensor frames...] (signature already stripped and checked)."""
+    if not frames:
+        raise BadMessageError("message has no header frame")
+    if header is None:
+        header = decode_header(frames[0])
+    table = header.get("tensors") or {}
+    if not isinstance(table, dict):
+        raise BadTensorError("header.tensors must be a map of name -> {dtype, shape, frame}")
+    used: set[int] = set()
+    tensors = {}
+    for name, entry in table.items():
+        index = entry.get("frame") if isinstance(entry, dict) else None
+        if not isinstance(index, int) or isinstance(index, bool) or not 2 <= index <= len(frames):
+            raise BadTensorError(
+                f"tensor {name!r}: frame index {index!r} is not one of the {len(frames) - 1} tensor frames",
+                {"tensor": name, "frame": index, "frames": len(frames) + 1},
+            )
+        if index in used:
+            raise BadTensorError(f"tensor {name!r}: frame {index} is used twice", {"tensor": name})
+        used.add(index)
+        tensors[name] = tensor_from_frame(name, entry, memoryview(frames[index - 1]))
+    if len(used) != len(frames) - 1:
+        raise BadTensorError(
+            f"message has {len(frames) - 1} tensor frames but the table names {len(used)}",
+            {"frames": len(frames) - 1, "tensors": len(used)},
+        )
+    return Message(
+        kind=header["kind"],
+        id=header.get("id"),
+        session=header.get("session", ""),
+        seq=header.get("seq", 0),
+        ts=header.get("ts", 0.0),
+        header=header,
+        tensors=tensors,
+    )

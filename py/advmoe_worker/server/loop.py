@@ -1,0 +1,312 @@
+"""The socket loop: a ROUTER that verifies, decodes and dispatches; a compute thread.
+
+The socket thread never runs model code: it answers control messages (heartbeat,
+cancel, shutdown) and inline methods at once, queues the rest for the compute thread,
+and signs and sends whatever the compute thread hands back. So a long training step
+never delays a heartbeat or a cancel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import zmq
+
+from ..errors import (
+    BadMessageError,
+    NotFoundError,
+    ShuttingDownError,
+    TooLargeError,
+    WorkerError,
+)
+from ..protocol import PROTOCOL_VERSION, ReplayGuard, Signer, decode, encode
+from ..protocol.codec import decode_header
+from ..specs import validate_method_params
+from .context import CallContext
+from .methods import METHODS
+from .objects import ObjectRegistry
+
+log = logging.getLogger("advmoe_worker")
+
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+CONTROL_KINDS = ("cancel", "heartbeat")
+
+
+@dataclass
+class ServerConfig:
+    bind: str
+    key: bytes
+    workspace: Path = field(default_factory=lambda: Path(os.getcwd()).resolve())
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    require_full_mac: bool = False
+    full_mac: bool = False  # sign outgoing tensor bytes too
+    replay_window_s: float = 300.0
+    device: str | None = None
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    dropped_unsigned: int = 0
+    dropped_replay: int = 0
+    bad_messages: int = 0
+    requests: int = 0
+    errors: int = 0
+
+
+@dataclass
+class _Job:
+    ctx: CallContext
+    params: Any
+    tensors: dict[str, torch.Tensor]
+
+
+class Server:
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.config.workspace = Path(os.path.realpath(config.workspace))
+        self.signer = Signer(config.key)
+        self.replay = ReplayGuard(config.replay_window_s)
+        self.stats = Stats()
+        self.objects = ObjectRegistry()
+        self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.devices: list[dict[str, Any]] = []  # filled once at start-up by the entry point
+        self.session = secrets.token_hex(8)
+        self.stopping = False
+        self.endpoint = ""
+        self._seq = 0
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._active: dict[tuple[bytes, int], CallContext] = {}
+        self._active_lock = threading.Lock()
+        self._outbox: deque[tuple[bytes, dict[str, Any], dict[str, torch.Tensor] | None]] = deque()
+        self._zmq = zmq.Context()
+        self._wake_addr = f"inproc://wake-{self.session}"
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def bind(self) -> str:
+        """Binds the ROUTER socket; returns the real endpoint (port 0 resolved)."""
+        self._sock = self._zmq.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 1000)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self._sock.bind(self.config.bind)
+        self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._wake_rx = self._zmq.socket(zmq.PULL)
+        self._wake_rx.bind(self._wake_addr)
+        self._wake_lock = threading.Lock()
+        self._wake_tx = self._zmq.socket(zmq.PUSH)
+        self._wake_tx.connect(self._wake_addr)
+        return self.endpoint
+
+    def serve(self) -> None:
+        """Runs until a `shutdown` request or `stop()`; closes the sockets on return."""
+        worker = threading.Thread(target=self._compute_loop, name="advmoe-compute", daemon=True)
+        worker.start()
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._wake_rx, zmq.POLLIN)
+        try:
+            while True:
+                events = dict(poller.poll(200))
+                if self._wake_rx in events:
+                    while self._wake_rx.poll(0):
+                        self._wake_rx.recv()
+                if self._sock in events:
+                    for _ in range(256):  # bounded, so the outbox is never starved
+                        try:
+                            frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._on_frames(frames)
+                self._flush_outbox()
+                if self.stopping and not worker.is_alive():
+                    self._flush_outbox()
+                    break
+        finally:
+            self.stopping = True
+            self._jobs.put(None)
+            worker.join(timeout=5)
+            self._flush_outbox()
+            self._sock.close(linger=1000)
+            self._wake_rx.close(linger=0)
+            self._wake_tx.close(linger=0)
+            self._zmq.term()
+
+    def stop(self) -> None:
+        """Asks the loop to stop (safe from any thread or a signal handler)."""
+        self.stopping = True
+        self._jobs.put(None)  # the poll timeout notices `stopping` within 200 ms
+
+    # ---- receive ----------------------------------------------------------------------
+
+    def _on_frames(self, frames: list[zmq.Frame]) -> None:
+        self.stats.received += 1
+        identity = frames[0].bytes
+        body = frames[1:]
+        if len(body) < 2:
+            self.stats.dropped_unsigned += 1
+            return
+        signature, rest = body[0].buffer, [f.buffer for f in body[1:]]
+        if not self.signer.verify(signature, rest, self.config.require_full_mac):
+            self.stats.dropped_unsigned += 1
+            log.debug("dropped a message with a missing or bad signature")
+            return
+        header: dict[str, Any] | None = None
+        try:
+            header = decode_header(rest[0])
+            if not self.replay.accept(header.get("session"), header.get("seq"), header.get("ts")):
+                self.stats.dropped_replay += 1
+                log.debug("dropped a replayed or stale message")
+                return
+            size = sum(b.nbytes for b in rest)
+            if size > self.config.max_message_bytes:
+                raise TooLargeError(
+                    f"message is {size} bytes, the worker's limit is {self.config.max_message_bytes}",
+                    {"bytes": size, "limit": self.config.max_message_bytes},
+                )
+            kind = header["kind"]
+            if kind == "heartbeat":
+                self.send(identity, {"kind": "heartbeat", "id": header.get("id")})
+            elif kind == "cancel":
+                self._cancel(identity, header.get("id"))
+            elif kind == "request":
+                self._on_request(identity, header, rest)
+            else:
+                raise BadMessageError(f"a worker does not accept messages of kind {kind!r}")
+        except WorkerError as exc:
+            if isinstance(exc, BadMessageError) or header is None:
+                self.stats.bad_messages += 1
+            self._reply_error(identity, header.get("id") if header else None, exc)
+
+    def _on_request(self, identity: bytes, header: dict[str, Any], frames: list[memoryview]) -> None:
+        request_id = header.get("id")
+        method = header.get("method")
+        self.stats.requests += 1
+        if self.stopping:
+            raise ShuttingDownError("the worker is shutting down")
+        entry = METHODS.get(method) if isinstance(method, str) else None
+        if entry is None:
+            raise NotFoundError(f"unknown method {method!r}", {"path": "method", "known": sorted(METHODS)})
+        message = decode(frames, header)
+        params = validate_method_params(method, header.get("params"))
+        ctx = CallContext(self, identity, request_id, method)
+        if entry.inline:
+            self._run(ctx, entry.handler, params, message.tensors)
+            return
+        if request_id is not None:
+            with self._active_lock:
+                self._active[(identity, request_id)] = ctx
+        self._jobs.put(_Job(ctx, params, message.tensors))
+
+    def _cancel(self, identity: bytes, request_id: Any) -> None:
+        with self._active_lock:
+            ctx = self._active.get((identity, request_id))
+        if ctx is not None:
+            ctx.cancel()
+
+    # ---- compute ----------------------------------------------------------------------
+
+    def _compute_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                if self.stopping:
+                    self._drain_queued()
+                    return
+                continue
+            ctx = job.ctx
+            try:
+                if self.stopping:
+                    self._reply_error(ctx.identity, ctx.request_id, ShuttingDownError("the worker is shutting down"))
+                    continue
+                ctx.check_cancelled()
+                self._run(ctx, METHODS[ctx.method].handler, job.params, job.tensors)
+            except WorkerError as exc:
+                self._reply_error(ctx.identity, ctx.request_id, exc)
+            finally:
+                with self._active_lock:
+                    self._active.pop((ctx.identity, ctx.request_id), None)
+
+    def _drain_queued(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                self._reply_error(job.ctx.identity, job.ctx.request_id, ShuttingDownError("the worker is shutting down"))
+
+    def _run(self, ctx: CallContext, handler, params: Any, tensors: dict[str, torch.Tensor]) -> None:
+        try:
+            out = handler(ctx, params, tensors)
+            result, out_tensors = out if isinstance(out, tuple) else (out, None)
+            self.send(ctx.identity, {"kind": "reply", "id": ctx.request_id, "result": result}, out_tensors)
+        except WorkerError as exc:
+            self._reply_error(ctx.identity, ctx.request_id, exc)
+        except torch.cuda.OutOfMemoryError as exc:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self._reply_error(ctx.identity, ctx.request_id, WorkerError(str(exc).splitlines()[0], code="out_of_memory"))
+        except Exception as exc:  # a bad request must never kill the worker
+            log.error("%s failed:\n%s", ctx.method, traceback.format_exc())
+            self._reply_error(
+                ctx.identity,
+                ctx.request_id,
+                WorkerError(f"{type(exc).__name__}: {exc}", {"type": type(exc).__name__}),
+            )
+
+    # ---- send -------------------------------------------------------------------------
+
+    def _reply_error(self, identity: bytes, request_id: Any, exc: WorkerError) -> None:
+        self.stats.errors += 1
+        if not isinstance(request_id, int) or isinstance(request_id, bool):
+            request_id = None
+        self.send(identity, {"kind": "error", "id": request_id, "error": exc.to_wire()})
+
+    def send(self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> None:
+        """Queues a message; the socket thread numbers, signs and sends it (thread-safe)."""
+        self._outbox.append((identity, header, tensors))
+        if threading.current_thread() is not threading.main_thread():
+            self._wake()
+
+    def _wake(self) -> None:
+        with self._wake_lock:
+            self._wake_tx.send(b"", zmq.NOBLOCK)
+
+    def _flush_outbox(self) -> None:
+        while self._outbox:
+            identity, header, tensors = self._outbox.popleft()
+            self._seq += 1
+            header = {
+                "v": PROTOCOL_VERSION,
+                **header,
+                "session": self.session,
+                "seq": self._seq,
+                "ts": time.time() * 1000.0,
+            }
+            frames = encode(header, tensors)
+            signature = self.signer.sign(frames, self.config.full_mac)
+            try:
+                self._sock.send_multipart([identity, signature, *frames], copy=False)
+            except zmq.ZMQError as exc:
+                log.warning("could not send to a peer: %s", exc)
+
+
+def pack_ready(server: Server, extra: dict[str, Any]) -> str:
+    """The signed ready line a launcher waits for (docs/protocol.md, Ready line)."""
+    payload = json.dumps({"endpoint": server.endpoint, "pid": os.getpid(), "protocol": PROTOCOL_VERSION, **extra})
+    return f"ADVMOE_READY {payload} {server.signer.sign_text(payload)}"
+
+

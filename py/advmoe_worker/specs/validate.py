@@ -1,0 +1,135 @@
+"""Validates params and specs against `schemas/*.json` and fills in their defaults.
+
+The JSON Schemas are generated from the TypeScript zod schemas (`npm run schemas`), so
+a client in any language gets the same rules and the same defaults as the SDK.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from ..errors import NotFoundError, SpecError
+
+SCHEMA_DIR_ENV = "ADVMOE_SCHEMA_DIR"
+
+
+def schema_dir() -> Path:
+    """`$ADVMOE_SCHEMA_DIR`, else the repository's `schemas/` next to the `py/` folder."""
+    env = os.environ.get(SCHEMA_DIR_ENV)
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [here.parents[3] / "schemas", here.parents[1] / "schemas"]
+    for path in candidates:
+        if (path / "specs").is_dir():
+            return path
+    raise FileNotFoundError(
+        f"no generated JSON schemas found (looked in {[str(p) for p in candidates]}); "
+        f"set {SCHEMA_DIR_ENV} to the folder that holds specs/ and methods/"
+    )
+
+
+@functools.cache
+def _validator(relative: str) -> Draft202012Validator | None:
+    path = schema_dir() / relative
+    if not path.is_file():
+        return None
+    return Draft202012Validator(json.loads(path.read_text()))
+
+
+def validate(name: str, spec: Any, path_prefix: str = "") -> dict[str, Any]:
+    """Checks `spec` against `schemas/specs/<name>.json`; returns a copy with defaults filled."""
+    validator = _validator(f"specs/{name}.json")
+    if validator is None:
+        raise NotFoundError(f"no spec schema named {name!r}", {"known": known_specs()})
+    return _check(validator, spec, path_prefix)
+
+
+def validate_method_params(method: str, params: Any) -> dict[str, Any] | None:
+    """Checks request params; None when the method has no schema."""
+    validator = _validator(f"methods/{method}.params.json")
+    if validator is None:
+        return None
+    return _check(validator, {} if params is None else params, "")
+
+
+def known_specs() -> list[str]:
+    return sorted(p.stem for p in (schema_dir() / "specs").glob("*.json"))
+
+
+def _check(validator: Draft202012Validator, instance: Any, prefix: str) -> dict[str, Any]:
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise _spec_error(error, prefix)
+    filled = copy.deepcopy(instance)
+    _fill_defaults(validator, validator.schema, filled)
+    return filled
+
+
+def _spec_error(error: ValidationError, prefix: str) -> SpecError:
+    parts = [str(p) for p in error.absolute_path]
+    rule = str(error.validator)
+    if rule == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            parts.append(extra[0])
+            message = f"unknown field {extra[0]!r} (known: {sorted(allowed)})"
+            return SpecError(_join(prefix, parts), rule, f"{_join(prefix, parts)}: {message}")
+    if rule == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if missing:
+            parts.append(missing[0])
+    path = _join(prefix, parts)
+    return SpecError(path, rule, f"{path or '(root)'}: {error.message}", {"received": _short(error.instance)})
+
+
+def _join(prefix: str, parts: list[str]) -> str:
+    return ".".join(([prefix] if prefix else []) + parts)
+
+
+def _short(value: Any) -> Any:
+    text = json.dumps(value, default=str)
+    return value if len(text) <= 200 else text[:200] + "…"
+
+
+def _fill_defaults(validator: Draft202012Validator, schema: Any, instance: Any) -> None:
+    """Fills `default`s along the branch of the schema that the instance matches."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = validator.schema
+        for part in ref[2:].split("/"):
+            target = target[part]
+        _fill_defaults(validator, target, instance)
+    for key in ("anyOf", "oneOf"):
+        for branch in schema.get(key, ()):
+            if validator.evolve(schema=branch).is_valid(instance):
+                _fill_defaults(validator, branch, instance)
+                break
+    for branch in schema.get("allOf", ()):
+        _fill_defaults(validator, branch, instance)
+    if isinstance(instance, dict):
+        for prop, sub in schema.get("properties", {}).items():
+            if prop not in instance and isinstance(sub, dict) and "default" in sub:
+                instance[prop] = copy.deepcopy(sub["default"])
+            if prop in instance:
+                _fill_defaults(validator, sub, instance[prop])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for prop, value in instance.items():
+                if prop not in schema.get("properties", {}):
+                    _fill_defaults(validator, extra, value)
+    elif isinstance(instance, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for value in instance:
+                _fill_defaults(validator, items, value)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The one test gate: lint and format, types, stale schemas, vitest, pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "== lint (biome, ruff)"
+biome check ts test bench scripts
+.venv/bin/ruff check py bench
+.venv/bin/ruff format --check py bench
+echo "== types (tsc)"
+tsc --noEmit -p .
+echo "== schemas"
+tsx scripts/gen-schemas.ts --check
+echo "== vitest"
+vitest run
+echo "== pytest"
+cd py && ../.venv/bin/python -m pytest -q -p no:cacheprovider

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set-up: npm dependencies and the worker's Python venv (.venv). Idempotent: a second run
+# only checks stamps. Environment:
+#   ADVMOE_SETUP_PYTHON  interpreter to build the venv from (default: newest python3.1x found)
+#   ADVMOE_CONSTRAINTS   pip constraints file (default py/constraints.txt, which pins the
+#                        CPU torch 2.13.0; set it to an empty string to keep a torch you bring)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
+
+# --- npm ---------------------------------------------------------------------------
+npm_stamp=node_modules/.advmoe-stamp
+npm_want=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  echo "$npm_want" > "$npm_stamp"
+fi
+
+# --- Python venv ---------------------------------------------------------------------
+find_python() {
+  if [ -n "${ADVMOE_SETUP_PYTHON:-}" ]; then echo "$ADVMOE_SETUP_PYTHON"; return; fi
+  for candidate in python3.12 python3.11 python3.10 python3.13 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys, venv; sys.exit(not (3, 10) <= sys.version_info[:2] < (3, 14))' 2>/dev/null; then
+      command -v "$candidate"; return
+    fi
+  done
+  echo "setup: no Python 3.10-3.13 with venv found; set ADVMOE_SETUP_PYTHON" >&2
+  exit 1
+}
+
+constraints=${ADVMOE_CONSTRAINTS-py/constraints.txt}
+py_want=$(cat py/pyproject.toml py/requirements-extra.txt ${constraints:+"$constraints"} scripts/setup.sh | sha256sum | cut -d' ' -f1)
+py_stamp=.venv/.advmoe-stamp
+if [ ! -x .venv/bin/python ]; then
+  base=$(find_python)
+  say "creating .venv from $base ($("$base" --version 2>&1))"
+  "$base" -m venv .venv
+fi
+if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_want" ]; then
+  say "installing the worker package and its dependencies into .venv"
+  pip_flags=(--quiet --disable-pip-version-check)
+  [ -n "$constraints" ] && pip_flags+=(-c "$constraints")
+  .venv/bin/python -m pip install "${pip_flags[@]}" -e "py[dev]"
+  # Packages installed without their declared dependencies (see the file for why).
+  .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps -r py/requirements-extra.txt
+  echo "$py_want" > "$py_stamp"
+fi
+say "ready: $(.venv/bin/python -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__}")') in .venv"

@@ -1,0 +1,312 @@
+// One signed protocol session over a transport: requests, events, replies, heartbeats.
+import { randomBytes } from "node:crypto";
+import { DecodeError, decode, encode, type Header, PROTOCOL_VERSION } from "../protocol/codec.js";
+import {
+  type AdvmoeError,
+  CancelledError,
+  TimeoutError,
+  WorkerClosedError,
+  WorkerDiedError,
+  workerError,
+} from "../protocol/errors.js";
+import { ReplayGuard, Signer } from "../protocol/signing.js";
+import type { Tensor } from "../protocol/tensor.js";
+import type { Transport } from "../transport/transport.js";
+
+/** An event streamed by a request before its reply. */
+export interface WorkerEvent {
+  /** Event name: `progress`, `log`, `metrics`, `warning`, ... */
+  event: string;
+  data: Record<string, unknown>;
+  tensors: Record<string, Tensor>;
+}
+
+/** A reply: the method's result and any tensors it returned. */
+export interface Reply<R = Record<string, unknown>> {
+  result: R;
+  tensors: Record<string, Tensor>;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Tensors sent as raw frames; do not mutate them until the call settles. */
+  tensors?: Record<string, Tensor>;
+  /** Aborting sends `cancel`; the call then rejects with CancelledError. */
+  signal?: AbortSignal;
+  /** Milliseconds before the call rejects with TimeoutError (and is cancelled). */
+  timeoutMs?: number;
+  /** Called for each streamed event. */
+  onEvent?: (event: WorkerEvent) => void;
+}
+
+export interface ConnectionOptions {
+  /** Sign tensor bytes too (docs/protocol.md, Signing). Default false. */
+  fullMac?: boolean;
+  /** Milliseconds between heartbeats. Default 1000. */
+  heartbeatIntervalMs?: number;
+  /** Silence after which the worker counts as dead. Default 10000. */
+  heartbeatTimeoutMs?: number;
+  /** Default per-call timeout in ms; 0 = none. Default 0. */
+  timeoutMs?: number;
+}
+
+interface Pending {
+  method: string;
+  resolve: (reply: Reply) => void;
+  reject: (err: Error) => void;
+  onEvent?: (event: WorkerEvent) => void;
+  cleanup: () => void;
+  /** Keeps sent tensor memory alive and unmutated until the worker answers. */
+  frames: readonly Uint8Array[];
+}
+
+/** Counters a client keeps about what it received. */
+export interface ConnectionStats {
+  received: number;
+  droppedUnsigned: number;
+  droppedReplay: number;
+  undecodable: number;
+  orphans: number;
+}
+
+/** A signed session with one worker; many requests in flight, correlated by id. */
+export class Connection {
+  readonly #transport: Transport;
+  readonly #signer: Signer;
+  readonly #guard = new ReplayGuard();
+  readonly #options: Required<ConnectionOptions>;
+  readonly #session = randomBytes(8).toString("hex");
+  readonly #pending = new Map<number, Pending>();
+  #seq = 0;
+  #nextId = 1;
+  #lastHeard = Date.now();
+  #heartbeat?: NodeJS.Timeout;
+  #failure?: AdvmoeError;
+  readonly stats: ConnectionStats = { received: 0, droppedUnsigned: 0, droppedReplay: 0, undecodable: 0, orphans: 0 };
+  /** Resolves when the connection ends; never rejects. */
+  readonly closed: Promise<AdvmoeError>;
+  #settleClosed!: (err: AdvmoeError) => void;
+
+  constructor(transport: Transport, key: Uint8Array, options: ConnectionOptions = {}) {
+    this.#transport = transport;
+    this.#signer = new Signer(key);
+    this.#options = {
+      fullMac: options.fullMac ?? false,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
+      timeoutMs: options.timeoutMs ?? 0,
+    };
+    this.closed = new Promise((resolve) => {
+      this.#settleClosed = resolve;
+    });
+    void this.#receiveLoop();
+    this.#startHeartbeat();
+  }
+
+  /** Why the connection ended, once it has. */
+  get failure(): AdvmoeError | undefined {
+    return this.#failure;
+  }
+
+  /** Number of requests awaiting their reply. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Sends a request and resolves with its reply; rejects with a typed error. */
+  call(method: string, params: Record<string, unknown> = {}, options: CallOptions = {}): Promise<Reply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    const frames = this.#frames({ kind: "request", id, method, params }, options.tensors);
+    return new Promise<Reply>((resolve, reject) => {
+      const timers: { timeout?: NodeJS.Timeout } = {};
+      const onAbort = () => {
+        this.#send({ kind: "cancel", id });
+        settleError(new CancelledError("cancelled", `${method} was cancelled by the caller`, { id }));
+      };
+      const cleanup = () => {
+        if (timers.timeout) clearTimeout(timers.timeout);
+        options.signal?.removeEventListener("abort", onAbort);
+        this.#pending.delete(id);
+      };
+      const settleError = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      if (options.signal?.aborted) {
+        reject(new CancelledError("cancelled", `${method} was cancelled before it was sent`, { id }));
+        return;
+      }
+      this.#pending.set(id, { method, resolve, reject, onEvent: options.onEvent, cleanup, frames });
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
+      if (timeoutMs > 0) {
+        timers.timeout = setTimeout(() => {
+          this.#send({ kind: "cancel", id });
+          settleError(
+            new TimeoutError("timeout", `${method} did not finish within ${timeoutMs} ms`, { id, timeoutMs }),
+          );
+        }, timeoutMs);
+      }
+      this.#transport.send(frames).catch((err: unknown) => {
+        settleError(
+          new WorkerClosedError("worker_closed", `could not send ${method}: ${String(err)}`, {}, { cause: err }),
+        );
+      });
+    });
+  }
+
+  /** Sends already-framed bytes as they are (for protocol tests: unsigned or garbage input). */
+  sendRaw(frames: readonly Uint8Array[]): Promise<void> {
+    return this.#transport.send(frames);
+  }
+
+  /** Signs [header, ...tensor frames] with this session's key (for protocol tests). */
+  sign(frames: readonly Uint8Array[]): Buffer {
+    return this.#signer.sign(frames, this.#options.fullMac);
+  }
+
+  /** Builds a signed, numbered message (for protocol tests). */
+  frame(header: Omit<Header, "v" | "session" | "seq" | "ts">, tensors?: Record<string, Tensor>): Uint8Array[] {
+    return this.#frames(header, tensors);
+  }
+
+  /** Ends the session: pending calls reject with `error` (default WorkerClosedError). */
+  close(error?: AdvmoeError): void {
+    if (this.#failure) return;
+    this.#failure = error ?? new WorkerClosedError("worker_closed", "the connection to the worker is closed");
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    for (const pending of [...this.#pending.values()]) {
+      pending.cleanup();
+      pending.reject(this.#failure);
+    }
+    this.#transport.close();
+    this.#settleClosed(this.#failure);
+  }
+
+  #frames(header: Omit<Header, "v" | "session" | "seq" | "ts">, tensors?: Record<string, Tensor>): Uint8Array[] {
+    const frames = encode(
+      { v: PROTOCOL_VERSION, ...header, session: this.#session, seq: ++this.#seq, ts: Date.now() } as Header,
+      tensors,
+    );
+    return [this.#signer.sign(frames, this.#options.fullMac), ...frames];
+  }
+
+  #send(header: Omit<Header, "v" | "session" | "seq" | "ts">): void {
+    if (this.#failure) return;
+    this.#transport.send(this.#frames(header)).catch(() => undefined);
+  }
+
+  #startHeartbeat(): void {
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.#options;
+    if (heartbeatIntervalMs <= 0) return;
+    this.#heartbeat = setInterval(() => {
+      const silence = Date.now() - this.#lastHeard;
+      if (silence > heartbeatTimeoutMs) {
+        this.close(
+          new WorkerDiedError("worker_died", `the worker sent nothing for ${silence} ms (heartbeat timeout)`, {
+            exitCode: null,
+            signal: null,
+            stderr: [],
+          }),
+        );
+        return;
+      }
+      this.#send({ kind: "heartbeat", id: null });
+    }, heartbeatIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  async #receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.#transport.messages()) this.#onFrames(frames);
+    } catch (err) {
+      this.close(new WorkerClosedError("worker_closed", `transport failed: ${String(err)}`, {}, { cause: err }));
+    }
+  }
+
+  #onFrames(frames: Uint8Array[]): void {
+    this.stats.received++;
+    const [signature, ...rest] = frames;
+    if (!signature || rest.length === 0 || !this.#signer.verify(signature, rest)) {
+      this.stats.droppedUnsigned++;
+      return;
+    }
+    let message: ReturnType<typeof decode>;
+    try {
+      message = decode(rest);
+    } catch (err) {
+      if (err instanceof DecodeError) {
+        this.stats.undecodable++;
+        return;
+      }
+      throw err;
+    }
+    const { header, tensors } = message;
+    if (!this.#guard.accept(header.session, header.seq, header.ts)) {
+      this.stats.droppedReplay++;
+      return;
+    }
+    this.#lastHeard = Date.now();
+    if (header.kind === "heartbeat") return;
+    const pending = header.id === null ? undefined : this.#pending.get(header.id);
+    if (!pending) {
+      this.stats.orphans++;
+      return;
+    }
+    if (header.kind === "event") {
+      pending.onEvent?.({ event: String(header.event), data: header.data ?? {}, tensors });
+    } else if (header.kind === "reply") {
+      pending.cleanup();
+      pending.resolve({ result: header.result ?? {}, tensors });
+    } else if (header.kind === "error") {
+      pending.cleanup();
+      pending.reject(workerError(header.error, pending.method));
+    }
+  }
+}
+
+/** A running call: iterate its events, await its result. */
+export interface CallStream<R> extends AsyncIterable<WorkerEvent> {
+  readonly result: Promise<Reply<R>>;
+}
+
+/**
+ * Turns a call that reports events through a callback into a CallStream. Events are
+ * buffered, so none is lost if iteration starts late; iteration ends with the call and
+ * throws the call's error.
+ */
+export function streamCall<R>(start: (onEvent: (e: WorkerEvent) => void) => Promise<Reply<R>>): CallStream<R> {
+  const buffered: WorkerEvent[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  const result = start((event) => {
+    buffered.push(event);
+    wake?.();
+  });
+  const finish = () => {
+    done = true;
+    wake?.();
+  };
+  result.then(finish, finish);
+  return {
+    result,
+    async *[Symbol.asyncIterator]() {
+      while (true) {
+        const next = buffered.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (done) {
+          await result; // rethrows the call's error
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// The typed worker API: one method per worker method, params and results checked by zod.
+import type { z } from "zod";
+import { InvalidSpecError } from "../protocol/errors.js";
+import type { Tensor } from "../protocol/tensor.js";
+import { METHODS, type MethodName, type ParamsOf, type ResultOf } from "../schemas/registry.js";
+import { type CallOptions, type CallStream, type Connection, type Reply, streamCall } from "./connection.js";
+
+/** How the SDK found the Python interpreter it launched. */
+export interface PythonChoice {
+  path: string;
+  source: "option" | "env" | "venv";
+}
+
+/** Options of a typed call; like CallOptions, plus local validation control. */
+export interface TypedCallOptions extends CallOptions {
+  /** Check params with zod before sending (default true). */
+  validate?: boolean;
+}
+
+/** Checks params with the method's zod schema; throws InvalidSpecError naming the field. */
+export function checkParams<M extends MethodName>(method: M, params: unknown): z.output<(typeof METHODS)[M]["params"]> {
+  const parsed = METHODS[method].params.safeParse(params);
+  if (parsed.success) return parsed.data as never;
+  const issue = parsed.error.issues[0];
+  const path = issue?.path.join(".") ?? "";
+  throw new InvalidSpecError("invalid_spec", `${method}: ${path || "(root)"}: ${issue?.message ?? "invalid"}`, {
+    path,
+    rule: issue?.code ?? "invalid",
+    issues: parsed.error.issues,
+  });
+}
+
+/** A connected worker: typed methods over a signed connection. */
+export class Worker {
+  readonly connection: Connection;
+  constructor(connection: Connection) {
+    this.connection = connection;
+  }
+
+  /** Calls `method`, validating params and result with the wire schemas. */
+  async request<M extends MethodName>(
+    method: M,
+    params: ParamsOf<M>,
+    options: TypedCallOptions = {},
+  ): Promise<Reply<ResultOf<M>>> {
+    const sent = options.validate === false ? params : checkParams(method, params);
+    const reply = await this.connection.call(method, sent as Record<string, unknown>, options);
+    return { result: METHODS[method].result.parse(reply.result) as ResultOf<M>, tensors: reply.tensors };
+  }
+
+  /** Like `request`, but the events arrive as an async iterable alongside the result. */
+  stream<M extends MethodName>(
+    method: M,
+    params: ParamsOf<M>,
+    options: TypedCallOptions = {},
+  ): CallStream<ResultOf<M>> {
+    return streamCall((onEvent) =>
+      this.request(method, params, {
+        ...options,
+        onEvent: (e) => {
+          options.onEvent?.(e);
+          onEvent(e);
+        },
+      }),
+    );
+  }
+
+  /** Versions, devices, workspace and message counters of the worker. */
+  async info(options?: TypedCallOptions): Promise<ResultOf<"info">> {
+    return (await this.request("info", {}, options)).result;
+  }
+
+  /** Sends tensors and gets them back unchanged (a transport check). */
+  async echo(tensors: Record<string, Tensor>, options: TypedCallOptions = {}): Promise<Record<string, Tensor>> {
+    return (await this.request("echo", {}, { ...options, tensors })).tensors;
+  }
+
+  /** A cancellable long request that streams progress events (for tests and demos). */
+  sleep(params: ParamsOf<"sleep">, options?: TypedCallOptions): CallStream<ResultOf<"sleep">> {
+    return this.stream("sleep", params, options);
+  }
+
+  /** Objects held by the worker (models, data sets, trainers...). */
+  async objects(kind?: string): Promise<ResultOf<"object.list">["objects"]> {
+    return (await this.request("object.list", kind ? { kind } : {})).result.objects;
+  }
+
+  /** Frees an object held by the worker; false when the handle was unknown. */
+  async deleteObject(handle: string): Promise<boolean> {
+    return (await this.request("object.delete", { handle })).result.deleted;
+  }
+
+  /** Asks the worker to stop; later calls reject with WorkerClosedError. */
+  async shutdown(): Promise<void> {
+    await this.request("shutdown", {});
+    this.connection.close();
+  }
+
+  /** Closes the connection (a spawned worker is also stopped: see SpawnedWorker). */
+  async close(): Promise<void> {
+    this.connection.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

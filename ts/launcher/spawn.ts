@@ -1,0 +1,227 @@
+// Starts a local worker process, waits for its signed ready line, and connects to it.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { createInterface } from "node:readline";
+import { execa, type ResultPromise } from "execa";
+import { Connection, type ConnectionOptions } from "../client/connection.js";
+import { type PythonChoice, Worker } from "../client/worker.js";
+import { type AdvmoeError, LaunchError, WorkerClosedError, WorkerDiedError } from "../protocol/errors.js";
+import { Signer } from "../protocol/signing.js";
+import type { TransportFactory } from "../transport/transport.js";
+import { zeromqTransport } from "../transport/zeromq.js";
+import { PACKAGE_ROOT, resolvePython } from "./python.js";
+
+/** Where a worker log line came from. */
+export type LogStream = "stderr" | "stdout";
+
+export interface SpawnOptions extends ConnectionOptions {
+  /** Interpreter path; else $ADVMOE_PYTHON, else the project's .venv. */
+  python?: string;
+  /** `ipc` (private socket file; default on POSIX) or `tcp` (a free loopback port). */
+  transport?: "ipc" | "tcp";
+  /** Workspace root on the worker: checkpoint and data paths must lie inside it. Default: cwd. */
+  workspace?: string;
+  /** torch device for the worker, e.g. `cpu` or `cuda:0`. Default: cuda when available. */
+  device?: string;
+  /** torch intra-op threads. */
+  threads?: number;
+  /** Largest message the worker accepts, in bytes. */
+  maxMessageBytes?: number;
+  /** The worker accepts only messages whose signature covers every byte. */
+  requireFullMac?: boolean;
+  /** Extra environment for the worker. */
+  env?: Record<string, string>;
+  /** Extra command-line arguments for the worker. */
+  args?: string[];
+  /** Receives the worker's log lines. Default: dropped (the last ones are kept for errors). */
+  logger?: (line: string, stream: LogStream) => void;
+  /** How long to wait for the ready line, ms. Default 60000. */
+  readyTimeoutMs?: number;
+  /** Opens the transport. Default: the native zeromq DEALER. */
+  transportFactory?: TransportFactory;
+}
+
+const STDERR_LINES = 50;
+
+/** A worker process started by this SDK; stopping it is tied to this object's lifetime. */
+export class SpawnedWorker extends Worker {
+  readonly python: PythonChoice;
+  readonly endpoint: string;
+  readonly pid: number;
+  readonly #process: ResultPromise;
+  readonly #stderr: string[];
+  readonly #cleanupDir?: string;
+  readonly exited: Promise<{ exitCode: number | null; signal: string | null }>;
+
+  constructor(args: {
+    connection: Connection;
+    python: PythonChoice;
+    endpoint: string;
+    process: ResultPromise;
+    stderr: string[];
+    exited: Promise<{ exitCode: number | null; signal: string | null }>;
+    cleanupDir?: string;
+  }) {
+    super(args.connection);
+    this.python = args.python;
+    this.endpoint = args.endpoint;
+    this.#process = args.process;
+    this.pid = args.process.pid ?? -1;
+    this.#stderr = args.stderr;
+    this.exited = args.exited;
+    this.#cleanupDir = args.cleanupDir;
+  }
+
+  /** The last lines the worker wrote to stderr. */
+  get stderrTail(): string[] {
+    return [...this.#stderr];
+  }
+
+  /** Sends a signal to the worker process (e.g. for tests of crash handling). */
+  kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
+    return this.#process.kill(signal);
+  }
+
+  /** Stops the worker: `shutdown`, then SIGTERM, then SIGKILL, each after a grace period. */
+  override async close(graceMs = 5000): Promise<void> {
+    const exited = this.exited;
+    if (!this.connection.failure) {
+      await this.connection.call("shutdown", {}, { timeoutMs: graceMs }).catch(() => undefined);
+    }
+    this.connection.close();
+    const wait = (ms: number) =>
+      Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    if (!(await wait(graceMs))) {
+      this.#process.kill("SIGTERM");
+      if (!(await wait(2000))) this.#process.kill("SIGKILL");
+      await exited;
+    }
+    if (this.#cleanupDir) rmSync(this.#cleanupDir, { recursive: true, force: true });
+  }
+}
+
+function parseReady(line: string, signer: Signer): { endpoint: string } | undefined {
+  const match = /^ADVMOE_READY (\{.*\}) ([0-9a-f]{64})$/.exec(line.trim());
+  if (!match) return undefined;
+  const [, json, sig] = match as unknown as [string, string, string];
+  if (signer.signText(json) !== sig) return undefined;
+  return JSON.parse(json) as { endpoint: string };
+}
+
+/**
+ * Starts `python -m advmoe_worker` with a fresh key and a private endpoint, waits for its
+ * signed ready line and returns a connected worker. Use with `await using`.
+ */
+export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWorker> {
+  const python = resolvePython(options.python);
+  const key = randomBytes(32);
+  const signer = new Signer(key);
+  const useIpc = (options.transport ?? (process.platform === "win32" ? "tcp" : "ipc")) === "ipc";
+  const dir = useIpc ? mkdtempSync(join(tmpdir(), "advmoe-")) : undefined; // mode 0700
+  const bind = dir ? `ipc://${join(dir, "worker.sock")}` : "tcp://127.0.0.1:0";
+  const args = ["-m", "advmoe_worker", "--bind", bind];
+  if (options.workspace) args.push("--workspace", options.workspace);
+  if (options.device) args.push("--device", options.device);
+  if (options.threads) args.push("--threads", String(options.threads));
+  if (options.maxMessageBytes) args.push("--max-message-bytes", String(options.maxMessageBytes));
+  if (options.requireFullMac) args.push("--require-full-mac");
+  if (options.fullMac) args.push("--full-mac");
+  args.push(...(options.args ?? []));
+  const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
+
+  const child = execa(python.path, args, {
+    env: { ...options.env, ADVMOE_KEY: key.toString("hex"), PYTHONUNBUFFERED: "1", PYTHONPATH: pythonPath },
+    stdin: "ignore",
+    buffer: false,
+    reject: false,
+    cleanup: true,
+    cwd: options.workspace,
+  });
+  const stderr: string[] = [];
+  const log = options.logger;
+  const exited = child.then((r) => ({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }));
+  createInterface({ input: child.stderr! }).on("line", (line) => {
+    stderr.push(line);
+    if (stderr.length > STDERR_LINES) stderr.shift();
+    log?.(line, "stderr");
+  });
+
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const ready = await new Promise<{ endpoint: string }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new LaunchError("launch_failed", `the worker (${python.path}) was not ready within ${readyTimeoutMs} ms`, {
+          python,
+          stderr: [...stderr],
+        }),
+      );
+    }, readyTimeoutMs);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const parsed = parseReady(line, signer);
+      if (parsed) {
+        clearTimeout(timer);
+        resolve(parsed);
+      } else {
+        log?.(line, "stdout");
+      }
+    });
+    exited.then(({ exitCode, signal }) => {
+      clearTimeout(timer);
+      // Let the last stderr lines arrive before reporting them.
+      setImmediate(() =>
+        reject(
+          new LaunchError(
+            "launch_failed",
+            `the worker (${python.path}, from ${python.source}) exited (code ${exitCode}, signal ${signal}) before it was ready:\n${stderr.slice(-10).join("\n")}`,
+            { python, exitCode, signal, stderr: [...stderr] },
+          ),
+        ),
+      );
+    });
+  }).catch((err: unknown) => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
+
+  const transport = await (options.transportFactory ?? zeromqTransport)(ready.endpoint);
+  const connection = new Connection(transport, key, options);
+  exited.then(({ exitCode, signal }) => {
+    const error: AdvmoeError =
+      exitCode === 0 && !signal
+        ? new WorkerClosedError("worker_closed", "the worker has shut down")
+        : new WorkerDiedError(
+            "worker_died",
+            `the worker exited (code ${exitCode}, signal ${signal})${stderr.length ? `; last stderr:\n${stderr.slice(-5).join("\n")}` : ""}`,
+            { exitCode, signal, stderr: [...stderr] },
+          );
+    connection.close(error);
+  });
+  return new SpawnedWorker({
+    connection,
+    python,
+    endpoint: ready.endpoint,
+    process: child,
+    stderr,
+    exited,
+    cleanupDir: dir,
+  });
+}
+
+/** Options for connecting to a worker that is already running. */
+export interface ConnectOptions extends ConnectionOptions {
+  /** The worker's signing key: 32 bytes, or its hex. */
+  key: Uint8Array | string;
+  transportFactory?: TransportFactory;
+}
+
+/** Connects to a running worker (`python -m advmoe_worker`, the Docker image, a remote host). */
+export async function connectWorker(endpoint: string, options: ConnectOptions): Promise<Worker> {
+  const key = typeof options.key === "string" ? Buffer.from(options.key, "hex") : options.key;
+  const transport = await (options.transportFactory ?? zeromqTransport)(endpoint);
+  const worker = new Worker(new Connection(transport, key, options));
+  await worker.info({ timeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  return worker;
+}

@@ -1,0 +1,44 @@
+// The wire's single source of truth: every method's params/result and every named spec.
+import type { z } from "zod";
+import { ModelSpec } from "./model.js";
+import {
+  EchoParams,
+  EchoResult,
+  InfoParams,
+  InfoResult,
+  ObjectDeleteResult,
+  ObjectDescribeResult,
+  ObjectHandleParams,
+  ObjectListParams,
+  ObjectListResult,
+  ShutdownParams,
+  ShutdownResult,
+  SleepParams,
+  SleepResult,
+} from "./worker.js";
+
+/** A method's request params and reply result. */
+export interface MethodSchema<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  params: P;
+  result: R;
+}
+
+/** Every method the worker serves; `schemas/methods/*.json` is generated from this. */
+export const METHODS = {
+  info: { params: InfoParams, result: InfoResult },
+  echo: { params: EchoParams, result: EchoResult },
+  sleep: { params: SleepParams, result: SleepResult },
+  shutdown: { params: ShutdownParams, result: ShutdownResult },
+  "object.list": { params: ObjectListParams, result: ObjectListResult },
+  "object.describe": { params: ObjectHandleParams, result: ObjectDescribeResult },
+  "object.delete": { params: ObjectHandleParams, result: ObjectDeleteResult },
+} as const satisfies Record<string, MethodSchema>;
+
+export type MethodName = keyof typeof METHODS;
+export type ParamsOf<M extends MethodName> = z.input<(typeof METHODS)[M]["params"]>;
+export type ResultOf<M extends MethodName> = z.output<(typeof METHODS)[M]["result"]>;
+
+/** Named specs that travel inside params; `schemas/specs/*.json` is generated from this. */
+export const SPECS = {
+  model: ModelSpec,
+} as const satisfies Record<string, z.ZodType>;

@@ -1,0 +1,82 @@
+// Params and results of the worker's own methods: info, echo, sleep, objects, shutdown.
+import { z } from "zod";
+import { Handle } from "./common.js";
+
+export const InfoParams = z.object({}).strict();
+export const InfoResult = z
+  .object({
+    worker_version: z.string(),
+    protocol: z.int(),
+    python: z.string(),
+    torch: z.string(),
+    numpy: z.string(),
+    platform: z.string(),
+    pid: z.int(),
+    executable: z.string().describe("The Python interpreter the worker runs on."),
+    cuda_available: z.boolean(),
+    devices: z.array(
+      z
+        .object({
+          name: z.string().describe("torch device string, e.g. 'cpu' or 'cuda:0'."),
+          kind: z.enum(["cpu", "cuda", "mps"]),
+          description: z.string(),
+          memory_bytes: z.int().nullable(),
+        })
+        .strict(),
+    ),
+    default_device: z.string(),
+    cpu_threads: z.int().describe("torch.get_num_threads()."),
+    workspace: z.string().describe("Workspace root: checkpoint and data paths must lie inside it."),
+    max_message_bytes: z.int(),
+    stats: z
+      .object({
+        received: z.int(),
+        dropped_unsigned: z.int().describe("Messages dropped for a missing or bad signature."),
+        dropped_replay: z.int().describe("Messages dropped as replays or out of the time window."),
+        bad_messages: z.int().describe("Signed messages that could not be decoded."),
+        requests: z.int(),
+        errors: z.int(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const EchoParams = z
+  .object({
+    note: z.string().optional().describe("Returned unchanged; for tests."),
+  })
+  .strict();
+export const EchoResult = z.object({ note: z.string().nullable() }).strict();
+
+export const SleepParams = z
+  .object({
+    seconds: z.number().min(0).max(3600).describe("Total time to wait, in seconds."),
+    tick: z
+      .number()
+      .gt(0)
+      .max(60)
+      .default(0.05)
+      .describe("Seconds between progress events and cancellation checks (default 0.05)."),
+  })
+  .strict();
+export const SleepResult = z.object({ slept: z.number(), ticks: z.int() }).strict();
+
+export const ShutdownParams = z.object({}).strict();
+export const ShutdownResult = z.object({ ok: z.literal(true) }).strict();
+
+export const ObjectInfo = z
+  .object({
+    handle: Handle,
+    kind: z.string(),
+    summary: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+
+export const ObjectListParams = z
+  .object({ kind: z.string().optional().describe("Only objects of this kind.") })
+  .strict();
+export const ObjectListResult = z.object({ objects: z.array(ObjectInfo) }).strict();
+
+export const ObjectHandleParams = z.object({ handle: Handle }).strict();
+export const ObjectDescribeResult = ObjectInfo;
+export const ObjectDeleteResult = z.object({ deleted: z.boolean() }).strict();
