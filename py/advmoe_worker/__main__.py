@@ -38,14 +38,28 @@ def _read_key(args: argparse.Namespace) -> bytes:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m advmoe_worker", description=__doc__)
-    p.add_argument("--bind", default="tcp://127.0.0.1:0", help="ZeroMQ endpoint (default tcp://127.0.0.1:0: a free loopback port)")
+    p.add_argument(
+        "--bind",
+        default="tcp://127.0.0.1:0",
+        help="ZeroMQ endpoint (default tcp://127.0.0.1:0: a free loopback port)",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow binding to a non-loopback address")
     p.add_argument("--key-file", help="file holding the hex signing key (default: $ADVMOE_KEY)")
-    p.add_argument("--workspace", default=os.getcwd(), help="root for checkpoint and data paths (default: cwd)")
-    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="largest accepted message")
-    p.add_argument("--require-full-mac", action="store_true", help="accept only messages whose signature covers every byte")
+    p.add_argument(
+        "--workspace", default=os.getcwd(), help="root for checkpoint and data paths (default: cwd)"
+    )
+    p.add_argument(
+        "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="largest accepted message"
+    )
+    p.add_argument(
+        "--require-full-mac",
+        action="store_true",
+        help="accept only messages whose signature covers every byte",
+    )
     p.add_argument("--full-mac", action="store_true", help="sign the bytes of outgoing tensors too")
-    p.add_argument("--replay-window", type=float, default=300.0, help="seconds a message timestamp may differ from now")
+    p.add_argument(
+        "--replay-window", type=float, default=300.0, help="seconds a message timestamp may differ from now"
+    )
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--log-level", default=os.environ.get("ADVMOE_LOG_LEVEL", "INFO"))
@@ -61,7 +75,9 @@ def _is_loopback(endpoint: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     if not _is_loopback(args.bind) and not args.allow_remote:
         sys.exit(f"advmoe_worker: {args.bind} is not a loopback address; pass --allow-remote to bind it")
     key = _read_key(args)

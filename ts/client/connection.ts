@@ -161,6 +161,14 @@ export class Connection {
     return this.#transport.send(frames);
   }
 
+  /** Waits for the reply to a request sent with `sendRaw` under `id` (for protocol tests). */
+  awaitReply(id: number, method = "raw"): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      const cleanup = () => this.#pending.delete(id);
+      this.#pending.set(id, { method, resolve, reject, cleanup, frames: [] });
+    });
+  }
+
   /** Signs [header, ...tensor frames] with this session's key (for protocol tests). */
   sign(frames: readonly Uint8Array[]): Buffer {
     return this.#signer.sign(frames, this.#options.fullMac);

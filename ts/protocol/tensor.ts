@@ -119,3 +119,30 @@ export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: U
   if (bytes.byteOffset % size !== 0) source = bytes.slice();
   return { dtype, shape: [...shape], data: new ctor(source.buffer, source.byteOffset, length) as never };
 }
+
+function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+const bfScratch = new DataView(new ArrayBuffer(4));
+function bfloat16ToNumber(bits: number): number {
+  bfScratch.setUint32(0, bits << 16);
+  return bfScratch.getFloat32(0);
+}
+
+/** The tensor's elements as plain numbers (int64 converted, float16/bfloat16 decoded). */
+export function toNumbers(t: Tensor): number[] {
+  const out = new Array<number>(t.data.length);
+  for (let i = 0; i < t.data.length; i++) {
+    const v = t.data[i] as number | bigint;
+    if (t.dtype === "float16") out[i] = halfToNumber(v as number);
+    else if (t.dtype === "bfloat16") out[i] = bfloat16ToNumber(v as number);
+    else out[i] = Number(v);
+  }
+  return out;
+}

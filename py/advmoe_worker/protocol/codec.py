@@ -56,6 +56,11 @@ def encode(header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor] | None
 
 def decode_header(raw: Any) -> dict[str, Any]:
     """Parses and checks the header map; raises BadMessageError naming the rule."""
+    return check_header(parse_header(raw))
+
+
+def parse_header(raw: Any) -> dict[str, Any]:
+    """The header as a map, unchecked (so errors can still quote its id)."""
     view = memoryview(raw)
     if view.nbytes > MAX_HEADER_BYTES:
         raise BadMessageError(f"header is {view.nbytes} bytes, the limit is {MAX_HEADER_BYTES}")
@@ -65,6 +70,11 @@ def decode_header(raw: Any) -> dict[str, Any]:
         raise BadMessageError(f"header is not valid msgpack: {exc}") from None
     if not isinstance(header, dict):
         raise BadMessageError("header must be a msgpack map")
+    return header
+
+
+def check_header(header: dict[str, Any]) -> dict[str, Any]:
+    """Checks version, kind and id; raises BadMessageError or UnsupportedVersionError."""
     version = header.get("v")
     if version != PROTOCOL_VERSION:
         raise UnsupportedVersionError(

@@ -31,7 +31,12 @@ def _devices() -> list[dict[str, Any]]:
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
             devices.append(
-                {"name": f"cuda:{i}", "kind": "cuda", "description": props.name, "memory_bytes": props.total_memory}
+                {
+                    "name": f"cuda:{i}",
+                    "kind": "cuda",
+                    "description": props.name,
+                    "memory_bytes": props.total_memory,
+                }
             )
     return devices
 
@@ -73,7 +78,10 @@ def sleep(ctx: CallContext, params: dict, tensors: dict) -> dict[str, Any]:
         ctx.check_cancelled()
         time.sleep(min(tick, seconds - elapsed))
         ticks += 1
-        ctx.emit("progress", {"done": min(1.0, (time.monotonic() - start) / seconds) if seconds else 1.0, "tick": ticks})
+        ctx.emit(
+            "progress",
+            {"done": min(1.0, (time.monotonic() - start) / seconds) if seconds else 1.0, "tick": ticks},
+        )
     return {"slept": time.monotonic() - start, "ticks": ticks}
 
 

@@ -53,7 +53,9 @@ class CallContext:
 
     def emit(self, event: str, data: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> None:
         """Streams an event to the caller before the reply."""
-        self.server.send(self.identity, {"kind": "event", "id": self.request_id, "event": event, "data": data}, tensors)
+        self.server.send(
+            self.identity, {"kind": "event", "id": self.request_id, "event": event, "data": data}, tensors
+        )
 
     def emitter(self) -> Callable[[str, dict[str, Any]], None]:
         return lambda event, data: self.emit(event, data)

@@ -32,7 +32,7 @@ from ..errors import (
     WorkerError,
 )
 from ..protocol import PROTOCOL_VERSION, ReplayGuard, Signer, decode, encode
-from ..protocol.codec import decode_header
+from ..protocol.codec import check_header, parse_header
 from ..specs import validate_method_params
 from .context import CallContext
 from .methods import METHODS
@@ -165,11 +165,12 @@ class Server:
             return
         header: dict[str, Any] | None = None
         try:
-            header = decode_header(rest[0])
+            header = parse_header(rest[0])
             if not self.replay.accept(header.get("session"), header.get("seq"), header.get("ts")):
                 self.stats.dropped_replay += 1
                 log.debug("dropped a replayed or stale message")
                 return
+            check_header(header)
             size = sum(b.nbytes for b in rest)
             if size > self.config.max_message_bytes:
                 raise TooLargeError(
@@ -186,7 +187,7 @@ class Server:
             else:
                 raise BadMessageError(f"a worker does not accept messages of kind {kind!r}")
         except WorkerError as exc:
-            if isinstance(exc, BadMessageError) or header is None:
+            if isinstance(exc, BadMessageError):
                 self.stats.bad_messages += 1
             self._reply_error(identity, header.get("id") if header else None, exc)
 
@@ -229,7 +230,9 @@ class Server:
             ctx = job.ctx
             try:
                 if self.stopping:
-                    self._reply_error(ctx.identity, ctx.request_id, ShuttingDownError("the worker is shutting down"))
+                    self._reply_error(
+                        ctx.identity, ctx.request_id, ShuttingDownError("the worker is shutting down")
+                    )
                     continue
                 ctx.check_cancelled()
                 self._run(ctx, METHODS[ctx.method].handler, job.params, job.tensors)
@@ -246,7 +249,9 @@ class Server:
             except queue.Empty:
                 return
             if job is not None:
-                self._reply_error(job.ctx.identity, job.ctx.request_id, ShuttingDownError("the worker is shutting down"))
+                self._reply_error(
+                    job.ctx.identity, job.ctx.request_id, ShuttingDownError("the worker is shutting down")
+                )
 
     def _run(self, ctx: CallContext, handler, params: Any, tensors: dict[str, torch.Tensor]) -> None:
         try:
@@ -258,7 +263,9 @@ class Server:
         except torch.cuda.OutOfMemoryError as exc:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            self._reply_error(ctx.identity, ctx.request_id, WorkerError(str(exc).splitlines()[0], code="out_of_memory"))
+            self._reply_error(
+                ctx.identity, ctx.request_id, WorkerError(str(exc).splitlines()[0], code="out_of_memory")
+            )
         except Exception as exc:  # a bad request must never kill the worker
             log.error("%s failed:\n%s", ctx.method, traceback.format_exc())
             self._reply_error(
@@ -275,7 +282,9 @@ class Server:
             request_id = None
         self.send(identity, {"kind": "error", "id": request_id, "error": exc.to_wire()})
 
-    def send(self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> None:
+    def send(
+        self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
+    ) -> None:
         """Queues a message; the socket thread numbers, signs and sends it (thread-safe)."""
         self._outbox.append((identity, header, tensors))
         if threading.current_thread() is not threading.main_thread():
@@ -306,7 +315,7 @@ class Server:
 
 def pack_ready(server: Server, extra: dict[str, Any]) -> str:
     """The signed ready line a launcher waits for (docs/protocol.md, Ready line)."""
-    payload = json.dumps({"endpoint": server.endpoint, "pid": os.getpid(), "protocol": PROTOCOL_VERSION, **extra})
+    payload = json.dumps(
+        {"endpoint": server.endpoint, "pid": os.getpid(), "protocol": PROTOCOL_VERSION, **extra}
+    )
     return f"ADVMOE_READY {payload} {server.signer.sign_text(payload)}"
-
-

@@ -1,0 +1,46 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PACKAGE_ROOT, resolvePython } from "../../ts/launcher/python.js";
+import { spawnWorker } from "../../ts/launcher/spawn.js";
+import { LaunchError } from "../../ts/protocol/errors.js";
+
+describe("resolvePython", () => {
+  it("prefers the explicit option, then ADVMOE_PYTHON, then the project venv", () => {
+    expect(resolvePython("/opt/py", { ADVMOE_PYTHON: "/env/py" })).toEqual({ path: "/opt/py", source: "option" });
+    expect(resolvePython(undefined, { ADVMOE_PYTHON: "/env/py" })).toEqual({ path: "/env/py", source: "env" });
+    expect(resolvePython(undefined, {})).toEqual({ path: join(PACKAGE_ROOT, ".venv/bin/python"), source: "venv" });
+  });
+});
+
+describe("spawnWorker failures", () => {
+  it("reports the interpreter and its stderr when the worker dies before it is ready", async () => {
+    const err = await spawnWorker({ python: join(PACKAGE_ROOT, ".venv/bin/python"), args: ["--no-such-flag"] }).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(LaunchError);
+    expect(err.message).toContain(".venv/bin/python");
+    expect(err.details.stderr.join("\n")).toMatch(/unrecognized arguments: --no-such-flag/);
+  });
+
+  it("fails clearly when the interpreter does not exist", async () => {
+    const err = await spawnWorker({ python: "/nonexistent/python" }).catch((e) => e);
+    expect(err).toBeInstanceOf(LaunchError);
+    expect(err.message).toContain("/nonexistent/python");
+  });
+
+  it("keeps its own key even when env names another", async () => {
+    const err = await spawnWorker({
+      python: join(PACKAGE_ROOT, ".venv/bin/python"),
+      env: { ADVMOE_KEY: "00".repeat(32) },
+      readyTimeoutMs: 60_000,
+    }).then(
+      async (w) => {
+        await w.close();
+        return undefined;
+      },
+      (e) => e,
+    );
+    // The launcher's own key always wins over one in `env`, so the worker does start.
+    expect(err).toBeUndefined();
+  });
+});
