@@ -15,6 +15,10 @@ import {
   ShutdownResult,
   SleepParams,
   SleepResult,
+  TransferSinkParams,
+  TransferSinkResult,
+  TransferSourceParams,
+  TransferSourceResult,
 } from "./worker.js";
 
 /** A method's request params and reply result. */
@@ -32,6 +36,8 @@ export const METHODS = {
   "object.list": { params: ObjectListParams, result: ObjectListResult },
   "object.describe": { params: ObjectHandleParams, result: ObjectDescribeResult },
   "object.delete": { params: ObjectHandleParams, result: ObjectDeleteResult },
+  "transfer.sink": { params: TransferSinkParams, result: TransferSinkResult },
+  "transfer.source": { params: TransferSourceParams, result: TransferSourceResult },
 } as const satisfies Record<string, MethodSchema>;
 
 export type MethodName = keyof typeof METHODS;

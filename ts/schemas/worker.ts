@@ -80,3 +80,16 @@ export const ObjectListResult = z.object({ objects: z.array(ObjectInfo) }).stric
 export const ObjectHandleParams = z.object({ handle: Handle }).strict();
 export const ObjectDescribeResult = ObjectInfo;
 export const ObjectDeleteResult = z.object({ deleted: z.boolean() }).strict();
+
+export const TransferSinkParams = z.object({}).strict();
+export const TransferSinkResult = z.object({ bytes: z.int() }).strict();
+export const TransferSourceParams = z
+  .object({
+    bytes: z
+      .int()
+      .min(0)
+      .max(2 ** 31)
+      .describe("Size of the uint8 tensor to send back, in bytes."),
+  })
+  .strict();
+export const TransferSourceResult = z.object({ bytes: z.int() }).strict();

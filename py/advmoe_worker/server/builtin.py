@@ -108,3 +108,22 @@ def object_describe(ctx: CallContext, params: dict, tensors: dict) -> dict[str, 
 @method("object.delete", inline=True)
 def object_delete(ctx: CallContext, params: dict, tensors: dict) -> dict[str, Any]:
     return {"deleted": ctx.objects.delete(params["handle"])}
+
+
+_source_cache: dict[int, torch.Tensor] = {}
+
+
+@method("transfer.sink", inline=True)
+def transfer_sink(ctx: CallContext, params: dict, tensors: dict) -> dict[str, Any]:
+    """Receives tensors and answers with their size: one-way upload measurements."""
+    return {"bytes": sum(t.numel() * t.element_size() for t in tensors.values())}
+
+
+@method("transfer.source", inline=True)
+def transfer_source(ctx: CallContext, params: dict, tensors: dict) -> tuple[dict[str, Any], dict]:
+    """Answers with a uint8 tensor of `bytes` bytes: one-way download measurements."""
+    size = params["bytes"]
+    if size not in _source_cache:
+        _source_cache.clear()
+        _source_cache[size] = torch.randint(0, 256, (size,), dtype=torch.uint8)
+    return {"bytes": size}, {"data": _source_cache[size]}

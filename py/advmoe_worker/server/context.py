@@ -24,7 +24,7 @@ class CallContext:
         self.identity = identity
         self.request_id = request_id
         self.method = method
-        self._cancel = threading.Event()
+        self._cancel: threading.Event | None = None  # made on first use: most calls never need it
 
     @property
     def objects(self):
@@ -35,15 +35,17 @@ class CallContext:
         return self.server.device
 
     def cancel(self) -> None:
+        if self._cancel is None:
+            self._cancel = threading.Event()
         self._cancel.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set() or self.server.stopping
+        return (self._cancel is not None and self._cancel.is_set()) or self.server.stopping
 
     def check_cancelled(self) -> None:
         """Raises at a safe point when the client cancelled or the worker is stopping."""
-        if self._cancel.is_set():
+        if self._cancel is not None and self._cancel.is_set():
             raise CancelledError(f"{self.method} was cancelled", {"id": self.request_id})
         if self.server.stopping:
             raise ShuttingDownError(f"{self.method} stopped: the worker is shutting down")

@@ -308,7 +308,8 @@ class Server:
             frames = encode(header, tensors)
             signature = self.signer.sign(frames, self.config.full_mac)
             try:
-                self._sock.send_multipart([identity, signature, *frames], copy=False)
+                # Zero-copy frames cost more than copying small ones: only tensors go without.
+                self._sock.send_multipart([identity, signature, *frames], copy=len(frames) == 1)
             except zmq.ZMQError as exc:
                 log.warning("could not send to a peer: %s", exc)
 

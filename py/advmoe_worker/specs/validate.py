@@ -57,7 +57,18 @@ def validate_method_params(method: str, params: Any) -> dict[str, Any] | None:
     validator = _validator(f"methods/{method}.params.json")
     if validator is None:
         return None
-    return _check(validator, {} if params is None else params, "")
+    params = {} if params is None else params
+    if params == {}:
+        # The most common params of all; its outcome never changes, so check it once.
+        return copy.deepcopy(_empty_params(method))
+    return _check(validator, params, "")
+
+
+@functools.cache
+def _empty_params(method: str) -> dict[str, Any]:
+    validator = _validator(f"methods/{method}.params.json")
+    assert validator is not None
+    return _check(validator, {}, "")
 
 
 def known_specs() -> list[str]:
