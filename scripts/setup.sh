@@ -15,7 +15,10 @@ npm_stamp=node_modules/.advmoe-stamp
 npm_want=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
   say "installing npm dependencies"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  # `npm install` rather than `npm ci`: lock files written with
+  # omit-lockfile-registry-resolved lack other platforms' optional packages, which
+  # `npm ci` then reports as out of sync. It still installs the locked versions.
+  npm install --no-audit --no-fund --loglevel=error
   echo "$npm_want" > "$npm_stamp"
 fi
 
