@@ -1,5 +1,6 @@
 // advmoe: build, adversarially train and evaluate MoE-CNNs from TypeScript.
 export * from "./client/connection.js";
+export * from "./client/model.js";
 export * from "./client/worker.js";
 export * from "./launcher/python.js";
 export * from "./launcher/spawn.js";

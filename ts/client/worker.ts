@@ -2,8 +2,10 @@
 import type { z } from "zod";
 import { InvalidSpecError } from "../protocol/errors.js";
 import type { Tensor } from "../protocol/tensor.js";
+import type { ModelSpec } from "../schemas/model.js";
 import { METHODS, type MethodName, type ParamsOf, type ResultOf } from "../schemas/registry.js";
 import { type CallOptions, type CallStream, type Connection, type Reply, streamCall } from "./connection.js";
+import { Model } from "./model.js";
 
 /** How the SDK found the Python interpreter it launched. */
 export interface PythonChoice {
@@ -78,6 +80,18 @@ export class Worker {
   /** A cancellable long request that streams progress events (for tests and demos). */
   sleep(params: ParamsOf<"sleep">, options?: TypedCallOptions): CallStream<ResultOf<"sleep">> {
     return this.stream("sleep", params, options);
+  }
+
+  /** Builds a model (dense or MoE) on the worker from a spec. */
+  async createModel(spec: ModelSpec, options: TypedCallOptions & { device?: string } = {}): Promise<Model> {
+    const { device, ...call } = options;
+    return new Model(this, (await this.request("model.create", { spec, device }, call)).result);
+  }
+
+  /** Loads a checkpoint written by `Model.save` (path inside the worker's workspace). */
+  async loadModel(path: string, options: TypedCallOptions & { device?: string } = {}): Promise<Model> {
+    const { device, ...call } = options;
+    return new Model(this, (await this.request("model.load", { path, device }, call)).result);
   }
 
   /** Objects held by the worker (models, data sets, trainers...). */

@@ -86,3 +86,105 @@ export const ModelSpec = z
 
 export type ModelSpec = z.input<typeof ModelSpec>;
 export type ResolvedModelSpec = z.output<typeof ModelSpec>;
+
+/** Parameter counts of a model. */
+export const ParamCounts = z
+  .object({
+    total: z.int(),
+    router: z.int().describe("Parameters of the router(s); 0 for a dense model."),
+    backbone: z.int().describe("Everything that is not router: stem, experts, BatchNorms, classifier."),
+  })
+  .strict();
+
+/** Multiply-accumulates per sample, counted from the layers actually executed. */
+export const MacCounts = z
+  .object({
+    dense: z.number().describe("The same architecture built dense at ratio 1."),
+    active: z.number().describe("The chosen pathway of the backbone (sparse execution), router excluded."),
+    router: z.number().describe("The router(s)."),
+    masked: z.number().describe("What masked execution computes: every expert, then a gather."),
+    total_active: z.number().describe("active + router: the cost of one inference."),
+  })
+  .strict();
+
+/** What `model.describe` reports. */
+export const ModelDescription = z
+  .object({
+    handle: z.string(),
+    arch: z.string(),
+    is_moe: z.boolean(),
+    experts: z.int().describe("E; 1 for a dense model."),
+    ratio: z.number(),
+    router: z.enum(["image", "layer"]).nullable(),
+    execution: z.enum(["sparse", "masked"]).nullable(),
+    moe_layers: z.int().describe("Number of MoE conv layers."),
+    routing_layers: z.int().describe("Independent routing decisions per sample (1 for the image router)."),
+    params: ParamCounts,
+    macs: MacCounts,
+    device: z.string(),
+    training: z.boolean().describe("Whether the model is in training mode."),
+    spec: ModelSpec,
+  })
+  .strict();
+
+/** Expert load over a batch, per routing layer. */
+export const RoutingStats = z
+  .object({
+    histogram: z.array(z.array(z.int())).describe("[layer][expert] sample counts."),
+    share: z.array(z.array(z.number())).describe("[layer][expert] share of samples."),
+    entropy: z.array(z.number()).describe("Per layer, nats."),
+    normalized_entropy: z.array(z.number()).describe("Per layer, entropy / ln(E), in [0, 1]."),
+    max_share: z.number().describe("Largest share any expert takes in any layer."),
+  })
+  .strict();
+
+export const ModelCreateParams = z
+  .object({
+    spec: ModelSpec,
+    device: z.string().optional().describe("torch device; default: the worker's default device."),
+  })
+  .strict();
+export const ModelHandleParams = z.object({ handle: z.string().describe("A model handle.") }).strict();
+export const ModelPredictParams = z
+  .object({
+    handle: z.string().describe("A model handle."),
+    batch_size: z.int().min(1).default(256).describe("Samples per forward pass (default 256)."),
+    routes: z
+      .boolean()
+      .default(true)
+      .describe("Return the chosen expert(s) per sample and the router scores (default true)."),
+    max_share: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.9)
+      .describe("A 'routing_collapse' warning is emitted when one expert takes more than this share (default 0.9)."),
+  })
+  .strict();
+export const ModelPredictResult = z
+  .object({
+    samples: z.int(),
+    routing: RoutingStats.nullable().describe("Expert load; null for a dense model."),
+    warnings: z.array(z.object({ code: z.string(), message: z.string() }).passthrough()),
+  })
+  .strict();
+export const ModelConfigureParams = z
+  .object({
+    handle: z.string().describe("A model handle."),
+    execution: z.enum(["sparse", "masked"]).optional().describe("Switch the MoE execution path."),
+    device: z.string().optional().describe("Move the model to this torch device."),
+  })
+  .strict();
+export const ModelSaveParams = z
+  .object({
+    handle: z.string().describe("A model handle."),
+    path: z.string().min(1).describe("Checkpoint path on the worker, inside its workspace root."),
+  })
+  .strict();
+export const ModelSaveResult = z.object({ path: z.string(), bytes: z.int() }).strict();
+export const ModelLoadParams = z
+  .object({
+    path: z.string().min(1).describe("Checkpoint path on the worker, inside its workspace root."),
+    device: z.string().optional().describe("torch device; default: the worker's default device."),
+  })
+  .strict();

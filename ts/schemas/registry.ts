@@ -1,6 +1,17 @@
 // The wire's single source of truth: every method's params/result and every named spec.
 import type { z } from "zod";
-import { ModelSpec } from "./model.js";
+import {
+  ModelConfigureParams,
+  ModelCreateParams,
+  ModelDescription,
+  ModelHandleParams,
+  ModelLoadParams,
+  ModelPredictParams,
+  ModelPredictResult,
+  ModelSaveParams,
+  ModelSaveResult,
+  ModelSpec,
+} from "./model.js";
 import {
   EchoParams,
   EchoResult,
@@ -36,6 +47,12 @@ export const METHODS = {
   "object.list": { params: ObjectListParams, result: ObjectListResult },
   "object.describe": { params: ObjectHandleParams, result: ObjectDescribeResult },
   "object.delete": { params: ObjectHandleParams, result: ObjectDeleteResult },
+  "model.create": { params: ModelCreateParams, result: ModelDescription },
+  "model.describe": { params: ModelHandleParams, result: ModelDescription },
+  "model.configure": { params: ModelConfigureParams, result: ModelDescription },
+  "model.predict": { params: ModelPredictParams, result: ModelPredictResult },
+  "model.save": { params: ModelSaveParams, result: ModelSaveResult },
+  "model.load": { params: ModelLoadParams, result: ModelDescription },
   "transfer.sink": { params: TransferSinkParams, result: TransferSinkResult },
   "transfer.source": { params: TransferSourceParams, result: TransferSourceResult },
 } as const satisfies Record<string, MethodSchema>;

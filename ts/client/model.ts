@@ -1,0 +1,76 @@
+// A model held by the worker, addressed by its handle.
+import type { z } from "zod";
+import type { Tensor } from "../protocol/tensor.js";
+import type { ModelDescription, ModelPredictResult } from "../schemas/model.js";
+import type { ParamsOf } from "../schemas/registry.js";
+import type { TypedCallOptions, Worker } from "./worker.js";
+
+export type ModelInfo = z.output<typeof ModelDescription>;
+
+/** What `predict` returns: logits, and for MoE models the routing of every sample. */
+export interface Prediction extends z.output<typeof ModelPredictResult> {
+  /** (B, K) float32 logits. */
+  logits: Tensor<"float32">;
+  /** (B, L) int64: chosen expert per sample and routing layer (MoE models, when asked). */
+  routes?: Tensor<"int64">;
+  /** (B, L, E) float32 router probabilities (MoE models, when asked). */
+  scores?: Tensor<"float32">;
+}
+
+/** Options of `Model.predict`. */
+export type PredictOptions = Omit<ParamsOf<"model.predict">, "handle"> & TypedCallOptions;
+
+/** A handle to a model on the worker; methods are calls over the wire. */
+export class Model {
+  readonly worker: Worker;
+  readonly handle: string;
+  /** The description returned when the model was created or loaded. */
+  info: ModelInfo;
+
+  constructor(worker: Worker, info: ModelInfo) {
+    this.worker = worker;
+    this.handle = info.handle;
+    this.info = info;
+  }
+
+  /** Architecture, MoE layout, parameter counts, MACs per sample, device, execution path. */
+  async describe(options?: TypedCallOptions): Promise<ModelInfo> {
+    this.info = (await this.worker.request("model.describe", { handle: this.handle }, options)).result;
+    return this.info;
+  }
+
+  /** Switches the MoE execution path (`sparse` or `masked`) or moves the model to a device. */
+  async configure(
+    changes: Omit<ParamsOf<"model.configure">, "handle">,
+    options?: TypedCallOptions,
+  ): Promise<ModelInfo> {
+    this.info = (await this.worker.request("model.configure", { handle: this.handle, ...changes }, options)).result;
+    return this.info;
+  }
+
+  /** Runs the model on a (B, C, H, W) float tensor with pixels in [0, 1]. */
+  async predict(x: Tensor, options: PredictOptions = {}): Promise<Prediction> {
+    const { batch_size, routes, max_share, ...call } = options;
+    const reply = await this.worker.request(
+      "model.predict",
+      { handle: this.handle, batch_size, routes, max_share },
+      { ...call, tensors: { x } },
+    );
+    return {
+      ...reply.result,
+      logits: reply.tensors.logits as Tensor<"float32">,
+      routes: reply.tensors.routes as Tensor<"int64"> | undefined,
+      scores: reply.tensors.scores as Tensor<"float32"> | undefined,
+    };
+  }
+
+  /** Writes a self-describing checkpoint (atomic) at `path` inside the worker's workspace. */
+  async save(path: string, options?: TypedCallOptions): Promise<{ path: string; bytes: number }> {
+    return (await this.worker.request("model.save", { handle: this.handle, path }, options)).result;
+  }
+
+  /** Frees the model on the worker. */
+  async delete(): Promise<boolean> {
+    return this.worker.deleteObject(this.handle);
+  }
+}
