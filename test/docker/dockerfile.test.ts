@@ -35,7 +35,10 @@ describe("Dockerfile", () => {
       const line = await new Promise<string>((resolve) =>
         createInterface({ input: child.stdout! }).on("line", (l) => l.startsWith("ADVMOE_READY") && resolve(l)),
       );
-      const endpoint = JSON.parse(/^ADVMOE_READY (\{.*\}) [0-9a-f]{64}$/.exec(line)![1]!).endpoint.replace("0.0.0.0", "127.0.0.1");
+      const endpoint = JSON.parse(/^ADVMOE_READY (\{.*\}) [0-9a-f]{64}$/.exec(line)![1]!).endpoint.replace(
+        "0.0.0.0",
+        "127.0.0.1",
+      );
       const worker = await connectWorker(endpoint, { key });
       const info = await worker.info();
       expect(info.workspace.startsWith(tmpdir())).toBe(true);
