@@ -1,6 +1,8 @@
 // advmoe: build, adversarially train and evaluate MoE-CNNs from TypeScript.
 export * from "./client/connection.js";
+export * from "./client/data.js";
 export * from "./client/model.js";
+export * from "./client/trainer.js";
 export * from "./client/worker.js";
 export * from "./launcher/python.js";
 export * from "./launcher/spawn.js";
@@ -8,7 +10,11 @@ export * from "./protocol/codec.js";
 export * from "./protocol/errors.js";
 export * from "./protocol/signing.js";
 export * from "./protocol/tensor.js";
+export * from "./schemas/attack.js";
+export * from "./schemas/data.js";
+export * from "./schemas/evaluation.js";
 export * from "./schemas/model.js";
 export * from "./schemas/registry.js";
+export * from "./schemas/trainer.js";
 export * from "./transport/transport.js";
 export * from "./transport/zeromq.js";

@@ -53,6 +53,13 @@ class SpecError(WorkerError):
         self.path = path
         self.rule = rule
 
+    def under(self, prefix: str) -> SpecError:
+        """The same error with its path nested under `prefix` (e.g. `spec`)."""
+        path = f"{prefix}.{self.path}" if self.path else prefix
+        details = {**self.details, "path": path}
+        message = self.message if self.message.startswith(path) else f"{prefix}.{self.message}"
+        return SpecError(path, self.rule, message, {k: v for k, v in details.items() if k not in ("path", "rule")})
+
 
 class NotFoundError(WorkerError):
     """An unknown name or handle; `details.known` lists what exists."""

@@ -2,10 +2,16 @@
 import type { z } from "zod";
 import { InvalidSpecError } from "../protocol/errors.js";
 import type { Tensor } from "../protocol/tensor.js";
+import type { AttackRequestSpec } from "../schemas/attack.js";
+import type { DataSpec } from "../schemas/data.js";
+import type { EvaluationReport, EvaluationSpec } from "../schemas/evaluation.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { METHODS, type MethodName, type ParamsOf, type ResultOf } from "../schemas/registry.js";
+import type { TrainerSpec } from "../schemas/trainer.js";
 import { type CallOptions, type CallStream, type Connection, type Reply, streamCall } from "./connection.js";
+import { Dataset } from "./data.js";
 import { Model } from "./model.js";
+import { Trainer } from "./trainer.js";
 
 /** How the SDK found the Python interpreter it launched. */
 export interface PythonChoice {
@@ -92,6 +98,60 @@ export class Worker {
   async loadModel(path: string, options: TypedCallOptions & { device?: string } = {}): Promise<Model> {
     const { device, ...call } = options;
     return new Model(this, (await this.request("model.load", { path, device }, call)).result);
+  }
+
+  /** Builds a data set on the worker; `tensors` data sets name tensors passed in `options.tensors`. */
+  async createDataset(spec: DataSpec, options: TypedCallOptions = {}): Promise<Dataset> {
+    return new Dataset(this, (await this.request("data.create", { spec }, options)).result);
+  }
+
+  /** A trainer for `model` on `data`'s train split (val split for epoch-end evaluation). */
+  async createTrainer(model: Model, data: Dataset, spec: TrainerSpec, options?: TypedCallOptions): Promise<Trainer> {
+    const params = { model: model.handle, data: data.handle, spec };
+    return new Trainer(this, (await this.request("trainer.create", params, options)).result);
+  }
+
+  /** Continues a trainer from its checkpoint, exactly where it stopped. */
+  async resumeTrainer(
+    path: string,
+    options: TypedCallOptions & { model?: Model; data?: Dataset } = {},
+  ): Promise<{ trainer: Trainer; model: Model }> {
+    const { model, data, ...call } = options;
+    const params = { path, model: model?.handle, data: data?.handle };
+    const trainer = new Trainer(this, (await this.request("trainer.resume", params, call)).result);
+    const resumed =
+      model ?? new Model(this, (await this.request("model.describe", { handle: trainer.info.model })).result);
+    return { trainer, model: resumed };
+  }
+
+  /** Adversarial examples for (x, y) under `attack`; x_adv comes back as a tensor. */
+  async attack(
+    model: Model,
+    x: Tensor,
+    y: Tensor,
+    attack: AttackRequestSpec,
+    options: TypedCallOptions = {},
+  ): Promise<ResultOf<"attack"> & { xAdv: Tensor<"float32"> }> {
+    const reply = await this.request("attack", { model: model.handle, attack }, { ...options, tensors: { x, y } });
+    return { ...reply.result, xAdv: reply.tensors.x_adv as Tensor<"float32"> };
+  }
+
+  /**
+   * The robustness report of `model`: SA, RA per attack, AA, routing agreement, expert load,
+   * per-class accuracy, MACs, images/s. Data: a data set split, or tensors `{ x, y }`.
+   * Progress events stream; the result is never a partial report.
+   */
+  evaluate(
+    model: Model,
+    data: Dataset | { x: Tensor; y: Tensor },
+    spec: EvaluationSpec = {},
+    options: TypedCallOptions & { split?: "train" | "val" | "test" } = {},
+  ): CallStream<EvaluationReport> {
+    const { split, ...call } = options;
+    if (data instanceof Dataset) {
+      return this.stream("evaluate", { model: model.handle, data: data.handle, split, spec }, call);
+    }
+    return this.stream("evaluate", { model: model.handle, spec }, { ...call, tensors: { x: data.x, y: data.y } });
   }
 
   /** Objects held by the worker (models, data sets, trainers...). */

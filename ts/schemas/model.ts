@@ -130,11 +130,13 @@ export const ModelDescription = z
 /** Expert load over a batch, per routing layer. */
 export const RoutingStats = z
   .object({
+    num_samples: z.int(),
+    num_experts: z.int(),
     histogram: z.array(z.array(z.int())).describe("[layer][expert] sample counts."),
     share: z.array(z.array(z.number())).describe("[layer][expert] share of samples."),
     entropy: z.array(z.number()).describe("Per layer, nats."),
-    normalized_entropy: z.array(z.number()).describe("Per layer, entropy / ln(E), in [0, 1]."),
-    max_share: z.number().describe("Largest share any expert takes in any layer."),
+    entropy_normalized: z.array(z.number()).describe("Per layer, entropy / ln(E), in [0, 1]; 1 = balanced."),
+    max_share: z.array(z.number()).describe("Per layer, the largest share any expert takes."),
   })
   .strict();
 

@@ -1,5 +1,15 @@
 // The wire's single source of truth: every method's params/result and every named spec.
 import type { z } from "zod";
+import { AttackRequestSpec, AttackSpec } from "./attack.js";
+import {
+  DataCreateParams,
+  DataDescription,
+  DataHandleParams,
+  DataSpec,
+  DataTakeParams,
+  DataTakeResult,
+} from "./data.js";
+import { AttackCallResult, AttackParams, EvaluateParams, EvaluationReport, EvaluationSpec } from "./evaluation.js";
 import {
   ModelConfigureParams,
   ModelCreateParams,
@@ -12,6 +22,20 @@ import {
   ModelSaveResult,
   ModelSpec,
 } from "./model.js";
+import {
+  StepMetrics,
+  TrainerCreateParams,
+  TrainerDescription,
+  TrainerHandleParams,
+  TrainerResumeParams,
+  TrainerRunParams,
+  TrainerRunResult,
+  TrainerSaveParams,
+  TrainerSaveResult,
+  TrainerSetParams,
+  TrainerSpec,
+  TrainerStepParams,
+} from "./trainer.js";
 import {
   EchoParams,
   EchoResult,
@@ -53,6 +77,21 @@ export const METHODS = {
   "model.predict": { params: ModelPredictParams, result: ModelPredictResult },
   "model.save": { params: ModelSaveParams, result: ModelSaveResult },
   "model.load": { params: ModelLoadParams, result: ModelDescription },
+  "data.create": { params: DataCreateParams, result: DataDescription },
+  "data.describe": { params: DataHandleParams, result: DataDescription },
+  "data.take": { params: DataTakeParams, result: DataTakeResult },
+  attack: { params: AttackParams, result: AttackCallResult },
+  evaluate: { params: EvaluateParams, result: EvaluationReport },
+  "trainer.create": { params: TrainerCreateParams, result: TrainerDescription },
+  "trainer.describe": { params: TrainerHandleParams, result: TrainerDescription },
+  "trainer.step": { params: TrainerStepParams, result: StepMetrics },
+  "trainer.epoch": { params: TrainerHandleParams, result: TrainerRunResult },
+  "trainer.run": { params: TrainerRunParams, result: TrainerRunResult },
+  "trainer.set": { params: TrainerSetParams, result: TrainerDescription },
+  "trainer.pause": { params: TrainerHandleParams, result: TrainerDescription },
+  "trainer.continue": { params: TrainerHandleParams, result: TrainerDescription },
+  "trainer.save": { params: TrainerSaveParams, result: TrainerSaveResult },
+  "trainer.resume": { params: TrainerResumeParams, result: TrainerDescription },
   "transfer.sink": { params: TransferSinkParams, result: TransferSinkResult },
   "transfer.source": { params: TransferSourceParams, result: TransferSourceResult },
 } as const satisfies Record<string, MethodSchema>;
@@ -64,4 +103,9 @@ export type ResultOf<M extends MethodName> = z.output<(typeof METHODS)[M]["resul
 /** Named specs that travel inside params; `schemas/specs/*.json` is generated from this. */
 export const SPECS = {
   model: ModelSpec,
+  data: DataSpec,
+  trainer: TrainerSpec,
+  attack: AttackSpec,
+  attack_request: AttackRequestSpec,
+  evaluation: EvaluationSpec,
 } as const satisfies Record<string, z.ZodType>;

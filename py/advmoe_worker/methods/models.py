@@ -63,7 +63,7 @@ def describe(handle: str, obj: ModelObject) -> dict[str, Any]:
         "ratio": spec["ratio"],
         "router": moe["router"] if moe else None,
         "execution": model.execution if model.is_moe else None,
-        "moe_layers": len(getattr(model, "moe_layers", lambda: [])()) if callable(getattr(model, "moe_layers", None)) else c.get("moe_layers", 0),
+        "moe_layers": model.num_moe_layers,
         "routing_layers": model.num_routing_layers,
         "params": {"total": c["params_total"], "router": c["params_router"], "backbone": c["params_backbone"]},
         "macs": {
@@ -82,7 +82,11 @@ def describe(handle: str, obj: ModelObject) -> dict[str, Any]:
 @method("model.create")
 def model_create(ctx: CallContext, params: dict, tensors: dict) -> dict[str, Any]:
     device = _resolve_device(ctx, params.get("device"))
-    model = create_model(params["spec"]).to(device).eval()
+    try:
+        model = create_model(params["spec"])
+    except SpecError as exc:
+        raise exc.under("spec") from None
+    model = model.to(device).eval()
     obj = ModelObject(model)
     handle = ctx.objects.add(KIND, obj)
     return describe(handle, obj)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -76,17 +77,22 @@ def known_specs() -> list[str]:
 
 
 def _check(validator: Draft202012Validator, instance: Any, prefix: str) -> dict[str, Any]:
+    _refuse_non_finite(instance, [prefix] if prefix else [])
     error = best_match(validator.iter_errors(instance))
     if error is not None:
-        raise _spec_error(error, prefix)
+        raise _spec_error(validator, error, prefix)
     filled = copy.deepcopy(instance)
     _fill_defaults(validator, validator.schema, filled)
     return filled
 
 
-def _spec_error(error: ValidationError, prefix: str) -> SpecError:
+def _spec_error(validator: Draft202012Validator, error: ValidationError, prefix: str) -> SpecError:
     parts = [str(p) for p in error.absolute_path]
     rule = str(error.validator)
+    if rule in ("anyOf", "oneOf") and isinstance(error.instance, dict):
+        tagged = _discriminated_error(validator, error, prefix)
+        if tagged is not None:
+            return tagged
     if rule == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
@@ -102,6 +108,58 @@ def _spec_error(error: ValidationError, prefix: str) -> SpecError:
     return SpecError(path, rule, f"{path or '(root)'}: {error.message}", {"received": _short(error.instance)})
 
 
+def _discriminated_error(
+    validator: Draft202012Validator, error: ValidationError, prefix: str
+) -> SpecError | None:
+    """The error of the union branch whose `const` tag (e.g. `kind`) matches the instance.
+
+    Without this, a failing discriminated union reports only "not valid under any of the
+    given schemas" at the union's own path instead of the field inside the chosen branch.
+    """
+    branches = [_resolve(validator, b) for b in error.validator_value]
+    tags = [_const_properties(b) for b in branches]
+    shared = [key for key in tags[0] if all(key in t for t in tags[1:])] if tags else []
+    if not shared:
+        return None
+    key = shared[0]
+    path = _join(prefix, [*(str(p) for p in error.absolute_path), key])
+    allowed = [t[key] for t in tags]
+    if key not in error.instance:
+        return SpecError(path, "required", f"{path}: required field is missing (one of {allowed})")
+    value = error.instance[key]
+    matching = [i for i, t in enumerate(tags) if t[key] == value and type(t[key]) is type(value)]
+    if not matching:
+        return SpecError(
+            path, "enum", f"{path}: expected one of {allowed}, got {value!r}", {"received": _short(value)}
+        )
+    inner = best_match(e for e in error.context if e.relative_schema_path[0] in matching)
+    return None if inner is None else _spec_error(validator, inner, prefix)
+
+
+def _const_properties(schema: Any) -> dict[str, Any]:
+    """The properties a branch pins to one value: `{"kind": "digits"}` for a tagged object."""
+    if not isinstance(schema, dict):
+        return {}
+    out = {}
+    for key, sub in schema.get("properties", {}).items():
+        if isinstance(sub, dict) and "const" in sub:
+            out[key] = sub["const"]
+        elif isinstance(sub, dict) and isinstance(sub.get("enum"), list) and len(sub["enum"]) == 1:
+            out[key] = sub["enum"][0]
+    return out
+
+
+def _resolve(validator: Draft202012Validator, schema: Any) -> Any:
+    """`schema` with a local `$ref` (`#/$defs/...`) followed."""
+    ref = schema.get("$ref") if isinstance(schema, dict) else None
+    if not (isinstance(ref, str) and ref.startswith("#/")):
+        return schema
+    target: Any = validator.schema
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return _resolve(validator, target)
+
+
 def _join(prefix: str, parts: list[str]) -> str:
     return ".".join(([prefix] if prefix else []) + parts)
 
@@ -109,6 +167,26 @@ def _join(prefix: str, parts: list[str]) -> str:
 def _short(value: Any) -> Any:
     text = json.dumps(value, default=str)
     return value if len(text) <= 200 else text[:200] + "…"
+
+
+def _refuse_non_finite(value: Any, path: list[str]) -> None:
+    """NaN and infinities pass JSON Schema's range checks (msgpack can carry them): refuse them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        where = ".".join(path) or "(root)"
+        raise SpecError(where, "finite", f"{where}: must be a finite number, got {value}", {"received": str(value)})
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, [*path, str(key)])
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_finite(item, [*path, str(i)])
+
+
+def _as_declared_int(schema: dict[str, Any], value: Any) -> Any:
+    """32.0 where the schema says integer becomes 32 (JS sends whole floats as floats)."""
+    if schema.get("type") == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _fill_defaults(validator: Draft202012Validator, schema: Any, instance: Any) -> None:
@@ -133,6 +211,8 @@ def _fill_defaults(validator: Draft202012Validator, schema: Any, instance: Any) 
             if prop not in instance and isinstance(sub, dict) and "default" in sub:
                 instance[prop] = copy.deepcopy(sub["default"])
             if prop in instance:
+                if isinstance(sub, dict):
+                    instance[prop] = _as_declared_int(sub, instance[prop])
                 _fill_defaults(validator, sub, instance[prop])
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):

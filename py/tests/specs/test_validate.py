@@ -54,3 +54,49 @@ def test_method_params_are_validated_with_defaults():
     assert validate_method_params("no-such-method", {"x": 1}) is None
     with pytest.raises(SpecError, match="seconds"):
         validate_method_params("sleep", {"seconds": -1})
+
+
+@pytest.mark.parametrize(
+    "name, spec, path, rule",
+    [
+        ("data", {"kind": "digits", "size": 2}, "size", "minimum"),
+        ("data", {"kind": "tensors", "augment": {"flip": 1}}, "augment.flip", "type"),
+        ("data", {"kind": "mnist"}, "kind", "enum"),
+        ("data", {}, "kind", "required"),
+        (
+            "trainer",
+            {"method": "pgd-at", "eval": {"attacks": [{"name": "pgd", "eps": -1}]}},
+            "eval.attacks.0.eps",
+            "minimum",
+        ),
+        (
+            "trainer",
+            {"method": "pgd-at", "eval": {"attacks": [{"name": "pgd", "epss": 1}]}},
+            "eval.attacks.0.epss",
+            "additionalProperties",
+        ),
+    ],
+)
+def test_a_discriminated_union_reports_the_error_of_the_branch_its_tag_picks(name, spec, path, rule):
+    with pytest.raises(SpecError) as info:
+        validate(name, spec)
+    assert info.value.path == path and info.value.rule == rule
+    assert info.value.message.startswith(f"{path}: ")
+
+
+def test_a_union_error_path_carries_the_prefix():
+    with pytest.raises(SpecError) as info:
+        validate("data", {"kind": "digits", "size": 2}, path_prefix="data")
+    assert info.value.path == "data.size"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_refused_with_their_path(value):
+    with pytest.raises(SpecError) as info:
+        validate("model", {"arch": "resnet18", "moe": {"noise": value}})
+    assert info.value.path == "moe.noise" and info.value.rule == "finite"
+
+
+def test_whole_floats_become_ints_where_the_schema_says_integer():
+    spec = validate("model", {"arch": "resnet18", "num_classes": 10.0, "moe": {"experts": 2.0}})
+    assert type(spec["num_classes"]) is int and type(spec["moe"]["experts"]) is int

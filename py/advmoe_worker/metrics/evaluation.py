@@ -1,0 +1,509 @@
+"""Robustness evaluation of a dense or MoE classifier: one pass, every metric, exact settings.
+
+`evaluate(model, batches, spec)` runs, per batch, the clean forward and each requested
+attack, and tallies: SA, RA per attack, AutoAttack accuracy, routing agreement (clean vs
+adversarial expert choice, per routing layer and for the whole pathway), the accuracy of
+the frozen pathway (routes pinned to the clean choice) on every attack's examples, expert
+load and its entropy (clean and adversarial), per-class accuracy, throughput, and warnings
+(gradient masking, routing collapse). Every number in the report sits next to the exact
+settings of the attack that produced it. The report's shape is `EvaluationReport` in
+ts/schemas/evaluation.ts.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..attacks.autoattack import AutoAttack
+from ..attacks.base import Attack, check_number, eval_mode, model_device
+from ..attacks.registry import create_attack, create_autoattack, get_attack_class
+from ..errors import BadDataError, BadTensorError, CancelledError, SpecError
+from ..models.classifier import Classifier
+from ..models.costs import measure_costs
+from ..models.routing import routing_stats, routing_warnings
+
+EVALUATION_DEFAULTS: dict[str, Any] = {
+    "attacks": [{"name": "pgd"}],
+    "autoattack": None,
+    "batch_size": 128,
+    "max_samples": None,
+    "per_class": True,
+    "max_share": 0.9,
+    "seed": 1234,
+}
+AUTOATTACK_DEFAULTS: dict[str, Any] = {
+    "version": "standard",
+    "norm": "linf",
+    "eps": None,
+    "seed": None,
+    "n_classes": None,
+    "steps": 100,
+    "n_queries": 5000,
+    "target_classes": 9,
+    "max_samples": None,
+}
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def resolve_evaluation_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fills the defaults of a (possibly partial) evaluation spec and checks its rules."""
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        raise SpecError("", "type", f"evaluation spec must be an object, got {type(spec).__name__}")
+    unknown = sorted(k for k in spec if k not in EVALUATION_DEFAULTS)
+    if unknown:
+        raise SpecError(
+            unknown[0],
+            "additionalProperties",
+            f"unknown field {unknown[0]!r} (known: {sorted(EVALUATION_DEFAULTS)})",
+            {"received": unknown[0]},
+        )
+    resolved = copy.deepcopy(EVALUATION_DEFAULTS)
+    resolved.update(copy.deepcopy(dict(spec)))
+    check_number("batch_size", resolved["batch_size"], minimum=1, integer=True)
+    check_number("seed", resolved["seed"], minimum=0, integer=True)
+    check_number("max_share", resolved["max_share"], minimum=0, exclusive=True)
+    if resolved["max_share"] > 1:
+        raise SpecError("max_share", "maximum", f"max_share must be <= 1, got {resolved['max_share']!r}")
+    if resolved["max_samples"] is not None:
+        check_number("max_samples", resolved["max_samples"], minimum=1, integer=True)
+    if not isinstance(resolved["per_class"], bool):
+        raise SpecError("per_class", "type", "per_class must be a boolean")
+    if not isinstance(resolved["attacks"], list):
+        raise SpecError("attacks", "type", "attacks must be a list of attack specs")
+    for i, attack in enumerate(resolved["attacks"]):
+        if not isinstance(attack, Mapping):
+            raise SpecError(f"attacks.{i}", "type", f"attacks.{i} must be an attack spec object")
+        get_attack_class(attack.get("name"), f"attacks.{i}")
+    aa = resolved["autoattack"]
+    if aa is not None:
+        if not isinstance(aa, Mapping):
+            raise SpecError("autoattack", "type", "autoattack must be an object or null")
+        unknown = sorted(k for k in aa if k not in AUTOATTACK_DEFAULTS)
+        if unknown:
+            raise SpecError(
+                f"autoattack.{unknown[0]}",
+                "additionalProperties",
+                f"autoattack: unknown field {unknown[0]!r} (known: {sorted(AUTOATTACK_DEFAULTS)})",
+                {"received": unknown[0]},
+            )
+        resolved["autoattack"] = {**AUTOATTACK_DEFAULTS, **aa}
+        if resolved["autoattack"]["max_samples"] is not None:
+            check_number(
+                "autoattack.max_samples", resolved["autoattack"]["max_samples"], minimum=1, integer=True
+            )
+    return resolved
+
+
+@dataclass
+class Tally:
+    """Running counts for one view of the data (clean inputs, or one attack's examples)."""
+
+    samples: int = 0
+    correct: int = 0
+    class_total: Tensor | None = None  # (K,) long
+    class_correct: Tensor | None = None  # (K,) long
+    routes: list[Tensor] = field(default_factory=list)  # (B, L) long per batch, on the CPU
+    non_finite_scores: int = 0  # router scores that were NaN or infinite
+    layer_agree: Tensor | None = None  # (L,) long, samples whose expert is unchanged
+    pathway_agree: int = 0  # samples whose experts are unchanged in every layer
+    frozen_correct: int = 0  # correct with routes pinned to the clean choice
+    seconds: float = 0.0
+
+    def add_predictions(self, pred: Tensor, y: Tensor, num_classes: int) -> None:
+        hit = pred == y
+        self.samples += int(y.numel())
+        self.correct += int(hit.sum())
+        total = torch.bincount(y, minlength=num_classes)[:num_classes].cpu()
+        right = torch.bincount(y[hit], minlength=num_classes)[:num_classes].cpu()
+        self.class_total = total if self.class_total is None else self.class_total + total
+        self.class_correct = right if self.class_correct is None else self.class_correct + right
+
+    def add_routes(self, routes: Tensor, scores: Tensor | None) -> None:
+        self.routes.append(routes.detach().cpu())
+        if scores is not None:
+            self.non_finite_scores += int((~torch.isfinite(scores)).sum())
+
+    def routing(self, num_experts: int) -> dict[str, Any] | None:
+        """Expert load over every sample seen (models.routing.routing_stats)."""
+        if not self.routes:
+            return None
+        return routing_stats(torch.cat(self.routes), num_experts)
+
+    def add_agreement(self, clean_routes: Tensor, adv_routes: Tensor) -> None:
+        same = clean_routes == adv_routes  # (B, L)
+        per_layer = same.sum(dim=0).cpu()
+        self.layer_agree = per_layer if self.layer_agree is None else self.layer_agree + per_layer
+        self.pathway_agree += int(same.all(dim=1).sum())
+
+    def accuracy(self) -> float | None:
+        return self.correct / self.samples if self.samples else None
+
+
+@dataclass
+class AttackRun:
+    """One requested attack, its label in the report and its tally."""
+
+    label: str
+    attack: Attack
+    tally: Tally = field(default_factory=Tally)
+
+
+def per_class(tally: Tally) -> list[dict[str, Any]] | None:
+    if tally.class_total is None:
+        return None
+    rows = []
+    for k, (total, right) in enumerate(
+        zip(tally.class_total.tolist(), tally.class_correct.tolist(), strict=True)
+    ):
+        rows.append(
+            {"class": k, "samples": total, "correct": right, "accuracy": right / total if total else None}
+        )
+    return rows
+
+
+def attack_label(settings: Mapping[str, Any]) -> str:
+    """A short readable name: 'pgd10-linf-8/255', 'fgsm-l2-0.5'."""
+    eps = settings["eps"]
+    eps_text = f"{eps * 255:.4g}/255" if settings["norm"] == "linf" else f"{eps:.4g}"
+    steps = "" if settings["name"] == "fgsm" else str(settings["steps"])
+    return f"{settings['name']}{steps}-{settings['norm']}-{eps_text}"
+
+
+def iter_batches(
+    batches: Iterable[Any], batch_size: int, max_samples: int | None
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Re-chunks (x, y) batches to at most `batch_size` and stops after `max_samples`."""
+    done = 0
+    for i, item in enumerate(batches):
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            raise BadTensorError(f"batch {i} must be an (x, y) pair", {"batch": i})
+        x, y = item
+        if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape[:1] != y.shape[:1]:
+            raise BadTensorError(
+                f"batch {i}: x and y must be tensors with the same batch size",
+                {"batch": i, "x": _shape(x), "y": _shape(y)},
+            )
+        for start in range(0, x.shape[0], batch_size):
+            if max_samples is not None and done >= max_samples:
+                return
+            stop = start + batch_size
+            if max_samples is not None:
+                stop = min(stop, start + max_samples - done)
+            xs, ys = x[start:stop], y[start:stop]
+            done += xs.shape[0]
+            yield xs, ys
+        if max_samples is not None and done >= max_samples:
+            return
+
+
+def _shape(t: Any) -> Any:
+    return list(t.shape) if isinstance(t, Tensor) else type(t).__name__
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _routed(
+    model: nn.Module, x: Tensor, routes: Tensor | None = None
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Logits, (B, L) routes and (B, L, E) router scores; None, None without `forward_routed`."""
+    if hasattr(model, "forward_routed"):
+        out = model.forward_routed(x, routes=routes)
+        return out.logits, out.routes, out.scores
+    return model(x), None, None
+
+
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    spec: Mapping[str, Any] | None = None,
+    *,
+    emit: Emit | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Evaluates `model` on `batches` of (x (B, C, H, W) in [0, 1], y (B,)) CPU tensors.
+
+    `emit("progress", data)` is called after every batch with the batch index, samples done
+    and running SA/RA/AA. `should_stop()` is polled before each batch and each attack; when
+    it returns True this raises CancelledError (a partial report is never returned).
+    """
+    spec = resolve_evaluation_spec(spec)
+    device = model_device(model)
+    is_moe = bool(getattr(model, "is_moe", False))
+    num_experts = int(getattr(model, "num_experts", 1))
+    warnings: list[dict[str, Any]] = []
+
+    runs: list[AttackRun] = []
+    for i, attack_spec in enumerate(spec["attacks"]):
+        cls = get_attack_class(attack_spec.get("name"), f"attacks.{i}")
+        if cls.requires_moe and not is_moe:
+            warnings.append(
+                {
+                    "code": "attack_skipped",
+                    "message": f"attacks.{i}: {cls.name!r} targets the routing; skipped on this dense model",
+                    "attack": cls.name,
+                }
+            )
+            continue
+        attack = create_attack(attack_spec, model, path=f"attacks.{i}", default_seed=spec["seed"])
+        label = attack_label(attack.settings())
+        taken = {run.label for run in runs}
+        if label in taken:
+            n = 2
+            while f"{label}#{n}" in taken:
+                n += 1
+            label = f"{label}#{n}"
+        runs.append(AttackRun(label, attack))
+
+    aa_spec = spec["autoattack"]
+    autoattack: AutoAttack | None = None
+    aa_tally = Tally()
+    if aa_spec is not None:
+        autoattack = create_autoattack(aa_spec, model, default_seed=spec["seed"])
+    aa_limit = None if aa_spec is None else aa_spec["max_samples"]
+
+    clean = Tally()
+    batch_index = -1
+    input_size: int | None = None
+
+    def check_stop() -> None:
+        if should_stop is not None and should_stop():
+            raise CancelledError(
+                f"evaluation cancelled after {batch_index} batches ({clean.samples} samples)",
+                {"batches_done": max(batch_index, 0), "samples_done": clean.samples},
+            )
+
+    started = time.perf_counter()
+    with eval_mode(model):
+        for batch_index, (x_cpu, y_cpu) in enumerate(
+            iter_batches(batches, spec["batch_size"], spec["max_samples"])
+        ):
+            check_stop()
+            input_size = x_cpu.shape[-1] if x_cpu.shape[-1] == x_cpu.shape[-2] else None
+            x = x_cpu.to(device, non_blocking=True)
+            y = y_cpu.to(device, dtype=torch.long, non_blocking=True)
+
+            _sync(device)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                logits, routes, scores = _routed(model, x)
+            num_classes = int(logits.shape[1])
+            clean.add_predictions(logits.argmax(dim=1), y, num_classes)
+            if is_moe and routes is not None:
+                clean.add_routes(routes, scores)
+            _sync(device)
+            clean.seconds += time.perf_counter() - t0
+
+            for run in runs:
+                check_stop()
+                t0 = time.perf_counter()
+                x_adv = run.attack(x, y, seed=run.attack.seed + batch_index)
+                with torch.no_grad():
+                    adv_logits, adv_routes, adv_scores = _routed(model, x_adv)
+                    run.tally.add_predictions(adv_logits.argmax(dim=1), y, num_classes)
+                    if is_moe and routes is not None and adv_routes is not None:
+                        run.tally.add_routes(adv_routes, adv_scores)
+                        run.tally.add_agreement(routes, adv_routes)
+                        frozen_logits, _, _ = _routed(model, x_adv, routes)
+                        run.tally.frozen_correct += int((frozen_logits.argmax(dim=1) == y).sum())
+                _sync(device)
+                run.tally.seconds += time.perf_counter() - t0
+
+            if autoattack is not None and (aa_limit is None or aa_tally.samples < aa_limit):
+                check_stop()
+                n = x.shape[0] if aa_limit is None else min(x.shape[0], aa_limit - aa_tally.samples)
+                t0 = time.perf_counter()
+                x_adv = autoattack(x[:n], y[:n], seed=autoattack.seed + batch_index)
+                with torch.no_grad():
+                    aa_tally.add_predictions(model(x_adv).argmax(dim=1), y[:n], num_classes)
+                _sync(device)
+                aa_tally.seconds += time.perf_counter() - t0
+
+            if emit is not None:
+                emit(
+                    "progress",
+                    {
+                        "stage": "evaluate",
+                        "batch": batch_index,
+                        "samples": clean.samples,
+                        "sa": clean.accuracy(),
+                        "ra": {run.label: run.tally.accuracy() for run in runs},
+                        "aa": aa_tally.accuracy() if aa_tally.samples else None,
+                    },
+                )
+        total_seconds = time.perf_counter() - started
+        if clean.samples == 0:
+            raise BadDataError("evaluation got no samples", {"path": "batches"})
+        costs = _costs(model, input_size)
+
+    attacks_report = []
+    for run in runs:
+        attacks_report.append(_attack_entry(run, is_moe, num_experts, spec["per_class"]))
+        warnings += _gradient_warnings(run.label, run.attack)
+        warnings += _routing_warnings(run.tally, num_experts, spec["max_share"], run.label)
+    warnings = _routing_warnings(clean, num_experts, spec["max_share"], None) + warnings
+
+    aa_report = None
+    if autoattack is not None:
+        aa_report = {
+            "settings": {**autoattack.settings(), "max_samples": aa_limit},
+            "samples": aa_tally.samples,
+            "robust_accuracy": aa_tally.accuracy(),
+            "per_class": per_class(aa_tally) if spec["per_class"] else None,
+            "seconds": aa_tally.seconds,
+            "images_per_second": _rate(aa_tally),
+        }
+
+    first = {name: next((r for r in runs if r.attack.name == name), None) for name in ("router", "pathway")}
+    summary = {
+        "sa": clean.accuracy(),
+        "ra": {run.label: run.tally.accuracy() for run in runs},
+        "aa": aa_report["robust_accuracy"] if aa_report else None,
+        "ra_router": first["router"].tally.accuracy() if first["router"] else None,
+        "ra_pathway": (
+            first["pathway"].tally.frozen_correct / first["pathway"].tally.samples
+            if first["pathway"]
+            else None
+        ),
+    }
+
+    return {
+        "samples": clean.samples,
+        "num_classes": len(clean.class_total) if clean.class_total is not None else 0,
+        "model": {
+            "is_moe": is_moe,
+            "num_experts": num_experts,
+            "num_routing_layers": int(getattr(model, "num_routing_layers", 0)),
+        },
+        "settings": {
+            "batch_size": spec["batch_size"],
+            "max_samples": spec["max_samples"],
+            "per_class": spec["per_class"],
+            "max_share": spec["max_share"],
+            "seed": spec["seed"],
+            "device": str(device),
+        },
+        "summary": summary,
+        "clean": {
+            "accuracy": clean.accuracy(),
+            "per_class": per_class(clean) if spec["per_class"] else None,
+            "expert_load": clean.routing(num_experts),
+            "seconds": clean.seconds,
+            "images_per_second": _rate(clean),
+        },
+        "attacks": attacks_report,
+        "autoattack": aa_report,
+        "costs": costs,
+        "seconds": total_seconds,
+        "warnings": warnings,
+    }
+
+
+def _rate(tally: Tally) -> float | None:
+    return tally.samples / tally.seconds if tally.seconds > 0 else None
+
+
+def _attack_entry(run: AttackRun, is_moe: bool, num_experts: int, with_classes: bool) -> dict[str, Any]:
+    t = run.tally
+    agreement = None
+    if is_moe and t.layer_agree is not None:
+        agreement = {
+            "overall": t.pathway_agree / t.samples,
+            "per_layer": [int(v) / t.samples for v in t.layer_agree],
+        }
+    return {
+        "label": run.label,
+        "settings": run.attack.settings(),
+        "samples": t.samples,
+        "robust_accuracy": t.accuracy(),
+        "frozen_pathway_accuracy": t.frozen_correct / t.samples if is_moe else None,
+        "routing_agreement": agreement,
+        "expert_load": t.routing(num_experts),
+        "per_class": per_class(t) if with_classes else None,
+        "gradients": run.attack.stats.to_dict(),
+        "seconds": t.seconds,
+        "images_per_second": _rate(t),
+    }
+
+
+def _gradient_warnings(label: str, attack: Attack) -> list[dict[str, Any]]:
+    stats = attack.stats
+    found = []
+    if stats.non_finite:
+        found.append(
+            {
+                "code": "gradient_masking",
+                "message": f"{label}: {stats.non_finite} of {stats.sample_steps} sample-steps had NaN or "
+                "infinite input gradients (zeroed before the step); the robust accuracy may be overstated",
+                "attack": label,
+            }
+        )
+    if stats.zero:
+        found.append(
+            {
+                "code": "gradient_masking",
+                "message": f"{label}: {stats.zero} of {stats.sample_steps} sample-steps had an all-zero input "
+                "gradient (flat or saturated loss); the robust accuracy may be overstated: check with "
+                "AutoAttack (Square needs no gradient)",
+                "attack": label,
+            }
+        )
+    return found
+
+
+def _routing_warnings(
+    tally: Tally, num_experts: int, max_share: float, label: str | None
+) -> list[dict[str, Any]]:
+    """models.routing's collapse warnings over every sample of one view, plus NaN scores."""
+    stats = tally.routing(num_experts)
+    if stats is None:
+        return []
+    where = "clean inputs" if label is None else f"{label} examples"
+    found = []
+    for warning in routing_warnings(stats, max_share=max_share):
+        found.append({**warning, "message": f"{where}: {warning['message']}", "attack": label})
+    if tally.non_finite_scores:
+        found.append(
+            {
+                "code": "non_finite_scores",
+                "count": tally.non_finite_scores,
+                "message": f"{where}: {tally.non_finite_scores} router scores were NaN or infinite",
+                "attack": label,
+            }
+        )
+    return found
+
+
+def _costs(model: nn.Module, input_size: int | None) -> dict[str, Any] | None:
+    """MACs per sample (models.costs) at the evaluated input size; None for foreign models."""
+    if not isinstance(model, Classifier) or input_size is None:
+        return None
+    c = measure_costs(model, input_size)
+    return {
+        "input_size": c["input_size"],
+        "params": {
+            "total": c["params_total"],
+            "router": c["params_router"],
+            "backbone": c["params_backbone"],
+        },
+        "macs": {
+            "dense": c["macs_dense"],
+            "active": c["macs_active"],
+            "router": c["macs_router"],
+            "masked": c["macs_masked"],
+            "total_active": c["macs_active"] + c["macs_router"],
+        },
+        "macs_per_sample": c["macs_active"] + c["macs_router"],
+    }

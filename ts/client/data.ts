@@ -1,0 +1,42 @@
+// A data set held by the worker (digits, synthetic, CIFAR, ImageFolder, uploaded tensors).
+import type { z } from "zod";
+import type { Tensor } from "../protocol/tensor.js";
+import type { DataDescription } from "../schemas/data.js";
+import type { TypedCallOptions, Worker } from "./worker.js";
+
+export type DataInfo = z.output<typeof DataDescription>;
+
+/** A handle to a data set on the worker. */
+export class Dataset {
+  readonly worker: Worker;
+  readonly handle: string;
+  info: DataInfo;
+
+  constructor(worker: Worker, info: DataInfo) {
+    this.worker = worker;
+    this.handle = info.handle;
+    this.info = info;
+  }
+
+  /** Sizes of the splits, classes, geometry and the spec with its defaults filled. */
+  async describe(options?: TypedCallOptions): Promise<DataInfo> {
+    this.info = (await this.worker.request("data.describe", { handle: this.handle }, options)).result;
+    return this.info;
+  }
+
+  /** Samples `start ..< start + count` of a split: x (N, C, H, W) float32 in [0, 1], y (N,) int64. */
+  async take(
+    split: "train" | "val" | "test" = "test",
+    start = 0,
+    count = 64,
+    options?: TypedCallOptions,
+  ): Promise<{ x: Tensor<"float32">; y: Tensor<"int64"> }> {
+    const reply = await this.worker.request("data.take", { handle: this.handle, split, start, count }, options);
+    return { x: reply.tensors.x as Tensor<"float32">, y: reply.tensors.y as Tensor<"int64"> };
+  }
+
+  /** Frees the data set on the worker. */
+  async delete(): Promise<boolean> {
+    return this.worker.deleteObject(this.handle);
+  }
+}

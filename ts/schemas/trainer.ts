@@ -1,0 +1,292 @@
+// Trainer specs: method, training attack, optimizers and schedules, AdvMoE phases, run control.
+import { z } from "zod";
+import { EvaluationSpec } from "./evaluation.js";
+
+/** Training methods; each is a policy over phases and losses of the one training engine. */
+export const TRAINING_METHODS = ["standard", "pgd-at", "trades", "at-moe", "advmoe"] as const;
+
+/** An optimizer and its settings (defaults: the paper code's SGD). */
+export const OptimizerSpec = z
+  .object({
+    name: z.enum(["sgd", "adam", "adamw"]).default("sgd").describe("Optimizer (default 'sgd')."),
+    lr: z.number().gt(0).default(0.1).describe("Base learning rate, > 0 (default 0.1)."),
+    momentum: z.number().min(0).max(1).default(0.9).describe("SGD momentum in [0, 1] (default 0.9; SGD only)."),
+    nesterov: z.boolean().default(false).describe("Nesterov momentum, needs momentum > 0 (default false; SGD only)."),
+    weight_decay: z
+      .number()
+      .min(0)
+      .default(5e-4)
+      .describe("Weight decay: L2 for SGD/Adam, decoupled for AdamW (default 5e-4)."),
+    betas: z
+      .tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)])
+      .default([0.9, 0.999])
+      .describe("Adam/AdamW moment decay rates, each in [0, 1) (default [0.9, 0.999])."),
+    eps: z.number().gt(0).default(1e-8).describe("Adam/AdamW denominator epsilon (default 1e-8)."),
+  })
+  .strict();
+
+/** A learning-rate schedule, a pure function of training progress. */
+export const ScheduleSpec = z
+  .object({
+    name: z
+      .enum(["cosine", "step", "constant"])
+      .default("cosine")
+      .describe("'cosine' to min_lr, 'step' (x gamma at each milestone) or 'constant' (default 'cosine')."),
+    interval: z
+      .enum(["epoch", "step"])
+      .default("epoch")
+      .describe("Update the rate once per epoch (the paper code) or every step (default 'epoch')."),
+    warmup_epochs: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe("Linear warmup length in epochs, fractions allowed with interval 'step' (default 0)."),
+    milestones: z
+      .array(z.number().gt(0).max(1))
+      .default([0.75, 0.9])
+      .describe("'step' schedule: milestones as fractions of the run, each in (0, 1] (default [0.75, 0.9])."),
+    gamma: z.number().gt(0).default(0.1).describe("'step' schedule: factor at each milestone (default 0.1)."),
+    min_lr: z.number().min(0).default(0).describe("'cosine' schedule: final learning rate (default 0)."),
+  })
+  .strict();
+
+/** The attack that makes the training examples (L∞). */
+export const TrainAttackSpec = z
+  .object({
+    eps: z
+      .number()
+      .min(0)
+      .default(8 / 255)
+      .describe("L∞ radius in [0,1] pixel units (default 8/255)."),
+    steps: z.int().min(1).default(2).describe("Ascent steps (default 2, the paper code's training attack)."),
+    step_size: z
+      .number()
+      .gt(0)
+      .default(5 / 255)
+      .describe("Step size in pixel units (default 5/255)."),
+    random_start: z
+      .boolean()
+      .default(true)
+      .describe("PGD: start uniformly in the eps-ball (default true); TRADES always starts at x + 0.001·N(0,1)."),
+  })
+  .strict();
+
+/** One entry of the AdvMoE phase cycle. */
+export const PhaseStep = z
+  .object({
+    phase: z
+      .enum(["router", "expert"])
+      .describe("'router': update the router, experts frozen; 'expert': update the rest, router frozen."),
+    steps: z.int().min(1).default(1).describe("Consecutive steps of this phase (default 1)."),
+  })
+  .strict();
+
+/** How a model is trained, step by step or for whole epochs. */
+export const TrainerSpec = z
+  .object({
+    method: z
+      .enum(TRAINING_METHODS)
+      .describe(
+        "'standard' (clean CE), 'pgd-at' (CE on PGD examples), 'trades', 'at-moe' (joint AT of router and experts, one optimizer), 'advmoe' (router-expert alternation); required.",
+      ),
+    robust_loss: z
+      .enum(["pgd", "trades"])
+      .default("trades")
+      .describe(
+        "Robust objective of 'at-moe' and 'advmoe': CE on PGD examples, or TRADES CE + beta·KL with the KL attack (default 'trades', the paper code's).",
+      ),
+    beta: z.number().min(0).default(6).describe("TRADES weight of the KL term (default 6)."),
+    router_supervision: z
+      .enum(["none", "label_mod_e"])
+      .default("none")
+      .describe(
+        "'label_mod_e': the paper code's surrogate, adding alpha·CE(router, y mod E) where the router is trained and a router-aware training attack (default 'none').",
+      ),
+    alpha: z.number().min(0).default(6).describe("Weight of the label_mod_e router term (default 6)."),
+    attack: TrainAttackSpec.default({
+      eps: 8 / 255,
+      steps: 2,
+      step_size: 5 / 255,
+      random_start: true,
+    }).describe("Training attack (default eps 8/255, 2 steps of 5/255, random start)."),
+    optimizer: OptimizerSpec.default({
+      name: "sgd",
+      lr: 0.1,
+      momentum: 0.9,
+      nesterov: false,
+      weight_decay: 5e-4,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+    }).describe(
+      "Optimizer of the experts/backbone for 'advmoe', of every parameter otherwise (default SGD lr 0.1, momentum 0.9, wd 5e-4).",
+    ),
+    router_optimizer: OptimizerSpec.nullable()
+      .default(null)
+      .describe("'advmoe': the router's own optimizer (default null = same settings as optimizer)."),
+    schedule: ScheduleSpec.default({
+      name: "cosine",
+      interval: "epoch",
+      warmup_epochs: 0,
+      milestones: [0.75, 0.9],
+      gamma: 0.1,
+      min_lr: 0,
+    }).describe("Learning-rate schedule of optimizer (default cosine per epoch)."),
+    router_schedule: ScheduleSpec.nullable()
+      .default(null)
+      .describe("'advmoe': the router's own schedule (default null = same as schedule)."),
+    epochs: z.int().min(1).default(100).describe("Length of the run in epochs; schedules span it (default 100)."),
+    batch_size: z.int().min(1).default(128).describe("Training minibatch size in images (default 128)."),
+    drop_last: z.boolean().default(false).describe("Skip the last, smaller batch of each epoch (default false)."),
+    phases: z
+      .array(PhaseStep)
+      .min(1)
+      .default([
+        { phase: "router", steps: 1 },
+        { phase: "expert", steps: 1 },
+      ])
+      .describe("'advmoe': the phase cycle, in order (default one router step, then one expert step)."),
+    share_batch: z
+      .boolean()
+      .default(true)
+      .describe(
+        "'advmoe': all steps of one cycle use the same minibatch, each with fresh adversarial examples (the paper code); false = a new minibatch per step (default true).",
+      ),
+    grad_clip: z
+      .number()
+      .gt(0)
+      .nullable()
+      .default(null)
+      .describe("Clip the global gradient norm of the updated parameters to this (default null = no clipping)."),
+    amp: z
+      .enum(["none", "bf16"])
+      .default("none")
+      .describe("bfloat16 autocast, CUDA only; ignored with a warning on CPU (default 'none')."),
+    channels_last: z
+      .boolean()
+      .default(false)
+      .describe("channels_last memory format, CUDA only; ignored with a warning on CPU (default false)."),
+    track_clean: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With PGD losses, one extra no-grad eval-mode forward per step for clean accuracy and routing (default true).",
+      ),
+    seed: z
+      .int()
+      .min(0)
+      .default(1234)
+      .describe("Seed of data order, augmentation, attacks and global RNGs (default 1234)."),
+    checkpoint_dir: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe("Folder on the worker for automatic checkpoints (last.pt); null = none (default null)."),
+    checkpoint_every_epochs: z
+      .int()
+      .min(1)
+      .nullable()
+      .default(1)
+      .describe("Automatic checkpoint every this many epochs; null = never (default 1)."),
+    checkpoint_every_steps: z
+      .int()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe("Automatic checkpoint every this many steps; null = never (default null)."),
+    eval: EvaluationSpec.nullable()
+      .default(null)
+      .describe("Evaluation run on the validation split at epoch ends; null = none (default null)."),
+    eval_every_epochs: z.int().min(1).default(1).describe("Evaluate every this many epochs (default 1)."),
+  })
+  .strict();
+
+export type TrainerSpec = z.input<typeof TrainerSpec>;
+export type ResolvedTrainerSpec = z.output<typeof TrainerSpec>;
+
+/** One step's metrics (the engine reports more fields than these, all numbers or strings). */
+export const StepMetrics = z
+  .object({
+    phase: z.string(),
+    step: z.int(),
+    epoch: z.int(),
+    loss: z.number().nullable(),
+    clean_acc: z.number().nullable().optional(),
+    adv_acc: z.number().nullable().optional(),
+    grad_norm: z.number().nullable().optional(),
+    step_time_s: z.number(),
+    epoch_end: z.boolean(),
+  })
+  .passthrough();
+
+/** What the worker reports about a trainer it holds. */
+export const TrainerDescription = z
+  .object({
+    handle: z.string(),
+    model: z.string().describe("Handle of the model it trains."),
+    data: z.string().nullable().describe("Handle of its data set."),
+    method: z.string(),
+    phases: z.array(z.string()),
+    cycle: z.array(z.string()),
+    next_phase: z.string(),
+    global_step: z.int(),
+    epochs_completed: z.int(),
+    steps_per_epoch: z.int(),
+    paused: z.boolean(),
+    spec: z.record(z.string(), z.unknown()),
+  })
+  .passthrough();
+
+export const TrainerCreateParams = z
+  .object({
+    model: z.string().describe("A model handle."),
+    data: z.string().describe("A data set handle; its train split is trained on, its val split evaluated."),
+    spec: TrainerSpec,
+  })
+  .strict();
+export const TrainerHandleParams = z.object({ handle: z.string().describe("A trainer handle.") }).strict();
+export const TrainerStepParams = z
+  .object({
+    handle: z.string().describe("A trainer handle."),
+    phase: z
+      .string()
+      .optional()
+      .describe("Phase to run (advmoe: 'router' or 'expert'); default: the next in the cycle."),
+  })
+  .strict();
+export const TrainerRunParams = z
+  .object({
+    handle: z.string().describe("A trainer handle."),
+    epochs: z.int().min(0).optional().describe("Epochs to run; default: up to the spec's `epochs`."),
+  })
+  .strict();
+export const TrainerRunResult = z
+  .object({
+    epochs: z.array(z.record(z.string(), z.unknown())).describe("One summary per completed epoch."),
+    epochs_completed: z.int(),
+  })
+  .passthrough();
+export const TrainerSetParams = z
+  .object({
+    handle: z.string().describe("A trainer handle."),
+    changes: z
+      .record(z.string(), z.union([z.number(), z.boolean(), z.null()]))
+      .describe(
+        "Hyperparameters to change between steps, e.g. { lr: 0.01, eps: 0.03 }; all checked before any applies.",
+      ),
+  })
+  .strict();
+export const TrainerSaveParams = z
+  .object({
+    handle: z.string().describe("A trainer handle."),
+    path: z.string().min(1).describe("Checkpoint path on the worker, inside its workspace root."),
+  })
+  .strict();
+export const TrainerSaveResult = z.object({ path: z.string(), bytes: z.int() }).strict();
+export const TrainerResumeParams = z
+  .object({
+    path: z.string().min(1).describe("A trainer checkpoint inside the worker's workspace root."),
+    model: z.string().optional().describe("Model handle to load the state into; default: rebuilt from the checkpoint."),
+    data: z.string().optional().describe("Data set handle; default: rebuilt from the checkpoint's data spec."),
+  })
+  .strict();
