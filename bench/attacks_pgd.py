@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/attacks_pgd.py --device auto
 
-Both attacks run L∞ PGD-10 (ε 8/255, step 2/255, random start) on the same inputs, on a
+Both attacks run L∞ PGD-10 (ε 8/255, step 2/255, random start from the same seed, so the
+same examples) on the same inputs, on a
 ResNet-18 MoE (r = 0.5, E = 2, image router) and on the dense ResNet-18 of the same width.
 Timings alternate between the two attacks, repeat after a warm-up, and report medians, so
 both see the same machine state. The ratio is ours / theirs (above 1: ours is faster).
@@ -72,7 +73,17 @@ def bench_model(name: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Ten
     device = x.device
     ours = create_attack({"name": "pgd", "steps": 10, "seed": 0}, model)
     theirs = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=10, random_start=True)
-    runs = {"ours": lambda: ours(x, y), "torchattacks": lambda: theirs(x, y)}
+
+    def run_theirs() -> torch.Tensor:
+        # Same random start as ours (torchattacks draws it from the global RNG): the two
+        # attacks then compute the same examples, and an MoE routes them the same way, so
+        # both time the same work (a different start can change how the batch splits
+        # over experts, and with it the cost of the sparse path).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return theirs(x, y)
+
+    runs = {"ours": lambda: ours(x, y), "torchattacks": run_theirs}
     for fn in runs.values():  # warm-up: allocator, cuDNN autotuning, lazy init
         timed(fn, device)
     times: dict[str, list[float]] = {key: [] for key in runs}

@@ -158,7 +158,7 @@ function renderReport(rows: Row[], epochs: number, data: { train: number; test: 
   for (const r of rows) {
     const rep = r.report;
     const ra = rep.attacks[0];
-    const load = rep.clean.expert_load?.overall.share.map((s) => `${(100 * s).toFixed(0)}%`).join("/") ?? "-";
+    const load = rep.clean.expert_load?.share[0]?.map((s) => `${(100 * s).toFixed(0)}%`).join("/") ?? "-";
     lines.push(
       `| ${r.name} | ${r.method} | ${pct(rep.summary.sa)} | ${pct(ra?.robust_accuracy)} | ${pct(rep.summary.ra_router)} | ` +
         `${pct(rep.summary.ra_pathway)} | ${pct(ra?.routing_agreement?.overall)} | ${load} | ` +

@@ -220,6 +220,8 @@ class Server:
     # ---- compute ----------------------------------------------------------------------
 
     def _compute_loop(self) -> None:
+        # OpenMP keeps its thread count per OS thread: carry the process setting over.
+        torch.set_num_threads(torch.get_num_threads())
         while True:
             job = self._jobs.get()
             if job is None:
