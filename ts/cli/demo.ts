@@ -1,6 +1,7 @@
 // `advmoe demo`, the main job: AdvMoE against AT(MoE) and S-Dense on scikit-learn's digits,
 // trained on the CPU by a local worker, then a robustness report for each.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { Model } from "../client/model.js";
 import { spawnWorker } from "../launcher/spawn.js";
@@ -77,7 +78,10 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const epochs = options.quick ? 1 : 8;
   const isTTY = process.stdout.isTTY;
 
-  await using worker = await spawnWorker({ python: options.python, workspace: out });
+  // One core stays with this process and the OS: torch's thread wake-ups cost more than
+  // they give on tiny models when every core is busy.
+  const threads = Math.max(1, availableParallelism() - 1);
+  await using worker = await spawnWorker({ python: options.python, workspace: out, threads });
   const info = await worker.info();
   console.log(
     `worker: torch ${info.torch} on ${info.default_device}, ${info.cpu_threads} threads (${worker.python.path})`,

@@ -14,11 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-try:
-    from advmoe_worker.models import create_model
-except ImportError:  # the package's re-exports are not there yet: use the factory itself
-    import advmoe_worker.models.resnet  # noqa: F401  (registers the ResNets)
-    from advmoe_worker.models.factory import create_model
+from advmoe_worker.models import create_model
 
 NUM_CLASSES = 4
 SIZE = 12

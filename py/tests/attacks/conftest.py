@@ -12,7 +12,8 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def trained() -> dict[str, torch.nn.Module]:
     """One quickly trained model per kind (dense, image-routed MoE, per-layer-routed MoE)."""
-    return {kind: trained_model(kind, steps=80) for kind in MODEL_KINDS}
+    # per-layer routers keep re-routing while they learn: they need more steps
+    return {kind: trained_model(kind, steps=150 if kind == "moe_layer" else 80) for kind in MODEL_KINDS}
 
 
 @pytest.fixture(scope="session")

@@ -192,3 +192,11 @@ def test_a_subclass_writes_only_its_loss(trained, held_out):
     x_adv = NegativeMargin(model)(x, y)
     assert (x_adv - x).abs().max() <= 8 / 255 + 1e-6
     assert accuracy(model, x_adv, y) < 0.2
+
+
+def test_nan_pixels_are_refused(trained, held_out):
+    x, y = held_out
+    x = x[:4].clone()
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(BadTensorError):
+        create_attack({"name": "pgd"}, trained["dense"])(x, y[:4])
