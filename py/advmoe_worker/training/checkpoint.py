@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..checkpoints.model_checkpoint import write_atomic
 from ..errors import WorkerError
 
 CHECKPOINT_FORMAT = "advmoe.trainer"
@@ -18,32 +18,9 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Writes `payload` to a temp file beside `path`, fsyncs it, then renames it over `path`.
-
-    A reader sees the old file or the new one, never a torn write, even after a crash.
-    """
+    """Writes `payload` atomically: a reader sees the old file or the new one, never a torn write."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    write_atomic(payload, path)
     return path
 
 
