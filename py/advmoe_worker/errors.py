@@ -58,7 +58,9 @@ class SpecError(WorkerError):
         path = f"{prefix}.{self.path}" if self.path else prefix
         details = {**self.details, "path": path}
         message = self.message if self.message.startswith(path) else f"{prefix}.{self.message}"
-        return SpecError(path, self.rule, message, {k: v for k, v in details.items() if k not in ("path", "rule")})
+        return SpecError(
+            path, self.rule, message, {k: v for k, v in details.items() if k not in ("path", "rule")}
+        )
 
 
 class NotFoundError(WorkerError):

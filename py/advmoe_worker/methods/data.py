@@ -36,13 +36,20 @@ def get_data(ctx: CallContext, handle: str, field: str = "data") -> DataObject:
 
 
 def describe(handle: str, obj: DataObject) -> dict[str, Any]:
-    return {"handle": handle, **obj.splits.describe(), "classes": list(obj.splits.classes), "spec": obj.splits.spec}
+    return {
+        "handle": handle,
+        **obj.splits.describe(),
+        "classes": list(obj.splits.classes),
+        "spec": obj.splits.spec,
+    }
 
 
 @method("data.create")
 def data_create(ctx: CallContext, params: dict, tensors: dict) -> dict[str, Any]:
     splits = create_dataset(
-        params["spec"], tensors=tensors, resolve_path=lambda path, field: ctx.resolve_path(path, f"spec.{field}")
+        params["spec"],
+        tensors=tensors,
+        resolve_path=lambda path, field: ctx.resolve_path(path, f"spec.{field}"),
     )
     obj = DataObject(splits)
     return describe(ctx.objects.add(KIND, obj), obj)
@@ -59,6 +66,8 @@ def data_take(ctx: CallContext, params: dict, tensors: dict) -> tuple[dict[str, 
     start = params["start"]
     stop = min(start + params["count"], len(data))
     if start >= len(data):
-        raise SpecError("start", "maximum", f"start: {start} is past the end of the split ({len(data)} samples)")
+        raise SpecError(
+            "start", "maximum", f"start: {start} is past the end of the split ({len(data)} samples)"
+        )
     x, y = data.get(torch.arange(start, stop))
     return {"count": stop - start}, {"x": x.float().contiguous(), "y": y.to(torch.int64)}

@@ -69,7 +69,9 @@ def evaluate_method(ctx: CallContext, params: dict, tensors: dict) -> dict[str, 
     spec = params["spec"]
     if "data" in params:
         if tensors:
-            raise SpecError("data", "exclusive", "data: pass either a data set handle or tensors x, y, not both")
+            raise SpecError(
+                "data", "exclusive", "data: pass either a data set handle or tensors x, y, not both"
+            )
         split = get_data(ctx, params["data"]).split(params["split"])
         batches = eval_batches(split, spec["batch_size"])
     else:

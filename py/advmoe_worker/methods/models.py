@@ -40,7 +40,9 @@ def _resolve_device(ctx: CallContext, device: str | None) -> torch.device:
         resolved = torch.device(device)
         torch.empty(0, device=resolved)
     except (RuntimeError, AssertionError) as exc:
-        raise SpecError("device", "available", f"device: {device!r} is not available on this worker ({exc})") from None
+        raise SpecError(
+            "device", "available", f"device: {device!r} is not available on this worker ({exc})"
+        ) from None
     return resolved
 
 
@@ -65,7 +67,11 @@ def describe(handle: str, obj: ModelObject) -> dict[str, Any]:
         "execution": model.execution if model.is_moe else None,
         "moe_layers": model.num_moe_layers,
         "routing_layers": model.num_routing_layers,
-        "params": {"total": c["params_total"], "router": c["params_router"], "backbone": c["params_backbone"]},
+        "params": {
+            "total": c["params_total"],
+            "router": c["params_router"],
+            "backbone": c["params_backbone"],
+        },
         "macs": {
             "dense": c["macs_dense"],
             "active": c["macs_active"],

@@ -41,7 +41,13 @@ def get_trainer(ctx: CallContext, handle: str) -> TrainerObject:
 
 
 def describe(handle: str, obj: TrainerObject) -> dict[str, Any]:
-    return {"handle": handle, "model": obj.model, "data": obj.data, "paused": obj.paused, **obj.trainer.describe()}
+    return {
+        "handle": handle,
+        "model": obj.model,
+        "data": obj.data,
+        "paused": obj.paused,
+        **obj.trainer.describe(),
+    }
 
 
 @contextmanager

@@ -12,7 +12,6 @@ ts/schemas/evaluation.ts.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,85 +21,26 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks.autoattack import AutoAttack
-from ..attacks.base import Attack, check_number, eval_mode, model_device
+from ..attacks.base import Attack, eval_mode, model_device
 from ..attacks.registry import create_attack, create_autoattack, get_attack_class
-from ..errors import BadDataError, BadTensorError, CancelledError, SpecError
+from ..errors import BadDataError, BadTensorError, CancelledError
 from ..models.classifier import Classifier
 from ..models.costs import measure_costs
 from ..models.routing import routing_stats, routing_warnings
-
-EVALUATION_DEFAULTS: dict[str, Any] = {
-    "attacks": [{"name": "pgd"}],
-    "autoattack": None,
-    "batch_size": 128,
-    "max_samples": None,
-    "per_class": True,
-    "max_share": 0.9,
-    "seed": 1234,
-}
-AUTOATTACK_DEFAULTS: dict[str, Any] = {
-    "version": "standard",
-    "norm": "linf",
-    "eps": None,
-    "seed": None,
-    "n_classes": None,
-    "steps": 100,
-    "n_queries": 5000,
-    "target_classes": 9,
-    "max_samples": None,
-}
+from ..specs import validate
 
 Emit = Callable[[str, dict[str, Any]], None]
 
 
 def resolve_evaluation_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Fills the defaults of a (possibly partial) evaluation spec and checks its rules."""
-    if spec is None:
-        spec = {}
-    if not isinstance(spec, Mapping):
-        raise SpecError("", "type", f"evaluation spec must be an object, got {type(spec).__name__}")
-    unknown = sorted(k for k in spec if k not in EVALUATION_DEFAULTS)
-    if unknown:
-        raise SpecError(
-            unknown[0],
-            "additionalProperties",
-            f"unknown field {unknown[0]!r} (known: {sorted(EVALUATION_DEFAULTS)})",
-            {"received": unknown[0]},
-        )
-    resolved = copy.deepcopy(EVALUATION_DEFAULTS)
-    resolved.update(copy.deepcopy(dict(spec)))
-    check_number("batch_size", resolved["batch_size"], minimum=1, integer=True)
-    check_number("seed", resolved["seed"], minimum=0, integer=True)
-    check_number("max_share", resolved["max_share"], minimum=0, exclusive=True)
-    if resolved["max_share"] > 1:
-        raise SpecError("max_share", "maximum", f"max_share must be <= 1, got {resolved['max_share']!r}")
-    if resolved["max_samples"] is not None:
-        check_number("max_samples", resolved["max_samples"], minimum=1, integer=True)
-    if not isinstance(resolved["per_class"], bool):
-        raise SpecError("per_class", "type", "per_class must be a boolean")
-    if not isinstance(resolved["attacks"], list):
-        raise SpecError("attacks", "type", "attacks must be a list of attack specs")
+    """The evaluation spec with the defaults of `schemas/specs/evaluation.json` filled.
+
+    JSON Schema checks every field; what remains here is what it cannot see: that each
+    attack's own settings make sense for it (e.g. a norm it supports).
+    """
+    resolved = validate("evaluation", {} if spec is None else spec)
     for i, attack in enumerate(resolved["attacks"]):
-        if not isinstance(attack, Mapping):
-            raise SpecError(f"attacks.{i}", "type", f"attacks.{i} must be an attack spec object")
         get_attack_class(attack.get("name"), f"attacks.{i}")
-    aa = resolved["autoattack"]
-    if aa is not None:
-        if not isinstance(aa, Mapping):
-            raise SpecError("autoattack", "type", "autoattack must be an object or null")
-        unknown = sorted(k for k in aa if k not in AUTOATTACK_DEFAULTS)
-        if unknown:
-            raise SpecError(
-                f"autoattack.{unknown[0]}",
-                "additionalProperties",
-                f"autoattack: unknown field {unknown[0]!r} (known: {sorted(AUTOATTACK_DEFAULTS)})",
-                {"received": unknown[0]},
-            )
-        resolved["autoattack"] = {**AUTOATTACK_DEFAULTS, **aa}
-        if resolved["autoattack"]["max_samples"] is not None:
-            check_number(
-                "autoattack.max_samples", resolved["autoattack"]["max_samples"], minimum=1, integer=True
-            )
     return resolved
 
 

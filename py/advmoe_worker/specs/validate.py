@@ -173,7 +173,9 @@ def _refuse_non_finite(value: Any, path: list[str]) -> None:
     """NaN and infinities pass JSON Schema's range checks (msgpack can carry them): refuse them."""
     if isinstance(value, float) and not math.isfinite(value):
         where = ".".join(path) or "(root)"
-        raise SpecError(where, "finite", f"{where}: must be a finite number, got {value}", {"received": str(value)})
+        raise SpecError(
+            where, "finite", f"{where}: must be a finite number, got {value}", {"received": str(value)}
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             _refuse_non_finite(item, [*path, str(key)])

@@ -11,7 +11,7 @@ from attack_fixtures import accuracy, batches_of, create_model, model_spec
 from torch import nn
 
 from advmoe_worker.attacks import create_attack
-from advmoe_worker.errors import BadDataError, CancelledError, NotFoundError, SpecError
+from advmoe_worker.errors import BadDataError, CancelledError, SpecError
 from advmoe_worker.metrics import evaluate, resolve_evaluation_spec
 
 MOE_SPEC = {
@@ -269,7 +269,7 @@ def test_model_modes_are_restored(moe_model, data):
         ({"attacks": [{"name": "pgd"}, {"name": "pgd", "eps": -0.1}]}, SpecError, "attacks.1.eps"),
         ({"attacks": [{"name": "pgd", "steps": 0}]}, SpecError, "attacks.0.steps"),
         ({"attacks": [{"name": "trades", "norm": "l2"}]}, SpecError, "attacks.0.norm"),
-        ({"attacks": [{"name": "deepfool"}]}, NotFoundError, "attacks.0.name"),
+        ({"attacks": [{"name": "deepfool"}]}, SpecError, "attacks.0.name"),
         ({"batch_size": 0}, SpecError, "batch_size"),
         ({"max_samples": 0}, SpecError, "max_samples"),
         ({"max_share": 1.5}, SpecError, "max_share"),
@@ -283,6 +283,8 @@ def test_bad_specs_raise_typed_errors_naming_the_field(dense_model, data, spec, 
         evaluate(dense_model, batches_of(data, 48), spec)
     found = getattr(info.value, "path", None) or info.value.details.get("path")
     assert found == path
+    if path == "attacks.0.name":  # an unknown attack lists the known ones
+        assert "pgd" in info.value.message and "fgsm" in info.value.message
 
 
 def test_no_samples_is_an_error(dense_model):
@@ -290,23 +292,14 @@ def test_no_samples_is_an_error(dense_model):
         evaluate(dense_model, [], {"attacks": []})
 
 
-def test_resolve_fills_the_defaults():
-    assert resolve_evaluation_spec({}) == {
-        "attacks": [{"name": "pgd"}],
-        "autoattack": None,
-        "batch_size": 128,
-        "max_samples": None,
-        "per_class": True,
-        "max_share": 0.9,
-        "seed": 1234,
-    }
+def test_resolve_fills_the_defaults_from_the_generated_schema():
+    spec = resolve_evaluation_spec({})
+    assert (spec["batch_size"], spec["max_share"], spec["seed"]) == (128, 0.9, 1234)
+    assert spec["autoattack"] is None and spec["max_samples"] is None and spec["per_class"] is True
+    assert spec["attacks"][0]["name"] == "pgd" and spec["attacks"][0]["steps"] == 10
 
 
-def test_python_defaults_match_the_generated_schema(repo_root):
-    path = repo_root / "schemas" / "specs" / "evaluation.json"
-    if not path.is_file():
-        pytest.skip("schemas/specs/evaluation.json is not generated yet (npm run schemas)")
-    props = json.loads(path.read_text())["properties"]
-    for field in ("batch_size", "max_samples", "per_class", "max_share", "seed", "autoattack"):
-        assert props[field]["default"] == resolve_evaluation_spec({})[field], field
-    assert [a["name"] for a in props["attacks"]["default"]] == ["pgd"]
+def test_resolve_names_the_field_of_a_bad_attack():
+    with pytest.raises(SpecError) as info:
+        resolve_evaluation_spec({"attacks": [{"name": "pgd", "eps": -1}]})
+    assert info.value.path == "attacks.0.eps"
