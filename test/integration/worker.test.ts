@@ -251,6 +251,22 @@ describe("worker lifecycle", () => {
     await worker.close();
   });
 
+  it("rejects pending calls with WorkerDiedError when heartbeats stop (a hung worker)", async () => {
+    const worker = await spawnWorker({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000 });
+    try {
+      const pending = worker.sleep({ seconds: 60 });
+      await pending[Symbol.asyncIterator]().next();
+      worker.kill("SIGSTOP"); // alive but silent: only the heartbeat can tell
+      const err = await pending.result.catch((e) => e);
+      expect(err).toBeInstanceOf(WorkerDiedError);
+      expect(err.message).toMatch(/heartbeat timeout/);
+    } finally {
+      worker.kill("SIGCONT");
+      worker.kill("SIGKILL");
+      await worker.exited;
+    }
+  });
+
   it("answers shutdown, refuses work after it, and exits cleanly", async () => {
     const worker = await spawnWorker({ transport: "tcp" });
     const queued = worker.sleep({ seconds: 30 });
