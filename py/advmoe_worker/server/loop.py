@@ -41,7 +41,6 @@ from .objects import ObjectRegistry
 log = logging.getLogger("advmoe_worker")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-CONTROL_KINDS = ("cancel", "heartbeat")
 
 
 @dataclass
