@@ -10,7 +10,7 @@ import torch
 from ..checkpoints import load_model, save_model
 from ..errors import BadTensorError, SpecError
 from ..models import create_model
-from ..models.costs import measure_costs
+from ..models.costs import cost_summary, measure_costs
 from ..models.routing import routing_stats, routing_warnings
 from ..server import CallContext, method
 
@@ -67,18 +67,7 @@ def describe(handle: str, obj: ModelObject) -> dict[str, Any]:
         "execution": model.execution if model.is_moe else None,
         "moe_layers": model.num_moe_layers,
         "routing_layers": model.num_routing_layers,
-        "params": {
-            "total": c["params_total"],
-            "router": c["params_router"],
-            "backbone": c["params_backbone"],
-        },
-        "macs": {
-            "dense": c["macs_dense"],
-            "active": c["macs_active"],
-            "router": c["macs_router"],
-            "masked": c["macs_masked"],
-            "total_active": c["macs_active"] + c["macs_router"],
-        },
+        **cost_summary(c),
         "device": str(_device_of(model)),
         "training": model.training,
         "spec": spec,

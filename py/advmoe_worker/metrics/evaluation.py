@@ -25,7 +25,7 @@ from ..attacks.base import Attack, eval_mode, model_device
 from ..attacks.registry import create_attack, create_autoattack, get_attack_class
 from ..errors import BadDataError, BadTensorError, CancelledError
 from ..models.classifier import Classifier
-from ..models.costs import measure_costs
+from ..models.costs import cost_summary, measure_costs
 from ..models.routing import routing_stats, routing_warnings
 from ..specs import validate
 
@@ -431,19 +431,5 @@ def _costs(model: nn.Module, input_size: int | None) -> dict[str, Any] | None:
     if not isinstance(model, Classifier) or input_size is None:
         return None
     c = measure_costs(model, input_size)
-    return {
-        "input_size": c["input_size"],
-        "params": {
-            "total": c["params_total"],
-            "router": c["params_router"],
-            "backbone": c["params_backbone"],
-        },
-        "macs": {
-            "dense": c["macs_dense"],
-            "active": c["macs_active"],
-            "router": c["macs_router"],
-            "masked": c["macs_masked"],
-            "total_active": c["macs_active"] + c["macs_router"],
-        },
-        "macs_per_sample": c["macs_active"] + c["macs_router"],
-    }
+    summary = cost_summary(c)
+    return {"input_size": c["input_size"], **summary, "macs_per_sample": summary["macs"]["total_active"]}

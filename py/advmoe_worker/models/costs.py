@@ -114,3 +114,21 @@ def count_macs(model: Classifier, input_size: int, execution: str) -> tuple[int,
         model.train(was_training)
         model.execution = was_execution
     return totals["backbone"] // PROBE_BATCH, totals["router"] // PROBE_BATCH
+
+
+def cost_summary(costs: dict[str, Any]) -> dict[str, Any]:
+    """`measure_costs` output grouped as the wire reports it: params and MACs per sample."""
+    return {
+        "params": {
+            "total": costs["params_total"],
+            "router": costs["params_router"],
+            "backbone": costs["params_backbone"],
+        },
+        "macs": {
+            "dense": costs["macs_dense"],
+            "active": costs["macs_active"],
+            "router": costs["macs_router"],
+            "masked": costs["macs_masked"],
+            "total_active": costs["macs_active"] + costs["macs_router"],
+        },
+    }
