@@ -14,7 +14,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..errors import NotFoundError, SpecError
+from ..errors import SpecError
+from ..registry import Registry
 from .autoattack import AutoAttack, check_autoattack
 from .base import Attack
 from .fgsm import FGSM
@@ -22,15 +23,12 @@ from .pgd import PGD
 from .routing import OfficialAttack, PathwayAttack, RouterAttack
 from .trades import TradesKL
 
-_REGISTRY: dict[str, type[Attack]] = {}
+ATTACKS: Registry[type[Attack]] = Registry("attack")
 
 
 def register_attack(cls: type[Attack]) -> type[Attack]:
     """Registers an Attack subclass under its `name`."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"attack {cls.name!r} is registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return ATTACKS.register(cls.name, cls)
 
 
 for _cls in (FGSM, PGD, TradesKL, RouterAttack, PathwayAttack, OfficialAttack):
@@ -39,19 +37,12 @@ for _cls in (FGSM, PGD, TradesKL, RouterAttack, PathwayAttack, OfficialAttack):
 
 def list_attacks() -> list[str]:
     """Registered attack names, sorted (AutoAttack is separate: see `create_autoattack`)."""
-    return sorted(_REGISTRY)
+    return ATTACKS.names()
 
 
 def get_attack_class(name: Any, path: str = "") -> type[Attack]:
     """The class registered as `name`; NotFoundError listing the known names otherwise."""
-    field = f"{path}.name" if path else "name"
-    if isinstance(name, str) and name in _REGISTRY:
-        return _REGISTRY[name]
-    known = list_attacks()
-    raise NotFoundError(
-        f"{field}: unknown attack {name!r}; known: {', '.join(known)}",
-        {"path": field, "received": name, "known": known},
-    )
+    return ATTACKS.get(name, f"{path}.name" if path else "name")
 
 
 def attack_fields(cls: type) -> list[str]:

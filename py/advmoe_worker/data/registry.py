@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..errors import NotFoundError
+from ..registry import Registry
 from .cifar import build_cifar
 from .dataset import DataSplits, ImageDataset, Subset
 from .digits import build_digits
@@ -21,12 +21,12 @@ from .tensors import build_tensors
 # A builder returns (train, test or None, info) for a resolved spec.
 Builder = Callable[..., tuple[ImageDataset, ImageDataset | None, dict[str, Any]]]
 
-DATASETS: dict[str, Builder] = {}
+DATASETS: Registry[Builder] = Registry("data kind")
 SPLIT_STREAM, LIMIT_STREAM = 31, 32
 
 
 def register_dataset(kind: str, builder: Builder) -> None:
-    DATASETS[kind] = builder
+    DATASETS.register(kind, builder)
 
 
 register_dataset("digits", build_digits)
@@ -49,9 +49,7 @@ def create_dataset(
     maps a spec path to a file-system path (the server confines it to its workspace).
     """
     resolved = resolve_data_spec(spec)
-    builder = DATASETS.get(resolved["kind"])
-    if builder is None:
-        raise NotFoundError(f"unknown data kind {resolved['kind']!r}", {"known": sorted(DATASETS)})
+    builder = DATASETS.get(resolved["kind"], "kind")
     train, test, info = builder(
         resolved, tensors=tensors, resolve_path=resolve_path, workers=resolved["workers"]
     )

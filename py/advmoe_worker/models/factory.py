@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import SpecError
+from ..registry import Registry
 from .classifier import Classifier, Normalize, moe_layers
 from .layers import DenseConv2d
 from .moe import MoEConv2d
@@ -92,27 +93,39 @@ def build(spec: dict[str, Any], entry: ModelEntry) -> Classifier:
         conv=conv,
     )
     backbone = entry.builder(cfg)
-    router: ImageRouter | LayerRouter | None = None
-    if moe is not None and moe["router"] == "image":
-        router = ImageRouter(
-            spec["in_channels"],
-            moe["experts"],
-            # the router follows the backbone's width unless told otherwise
-            width=float(spec["width"] if moe["router_width"] is None else moe["router_width"]),
-            temperature=float(moe["temperature"]),
-            noise=float(moe["noise"]),
-        )
-    elif moe is not None:
-        router = LayerRouter(
-            [layer.in_channels for layer in moe_layers(backbone)],
-            moe["experts"],
-            temperature=float(moe["temperature"]),
-            noise=float(moe["noise"]),
-        )
+    router = None if moe is None else ROUTERS.get(moe["router"], "moe.router")(spec, backbone)
     normalize = None
     if spec["normalize"] is not None:
         normalize = Normalize(spec["normalize"]["mean"], spec["normalize"]["std"])
     return Classifier(backbone, router, normalize, spec)
+
+
+RouterBuilder = Callable[[dict[str, Any], nn.Module], nn.Module]
+ROUTERS: Registry[RouterBuilder] = Registry("router")
+
+
+@ROUTERS.register("image")
+def image_router(spec: dict[str, Any], backbone: nn.Module) -> ImageRouter:
+    moe = spec["moe"]
+    return ImageRouter(
+        spec["in_channels"],
+        moe["experts"],
+        # the router follows the backbone's width unless told otherwise
+        width=float(spec["width"] if moe["router_width"] is None else moe["router_width"]),
+        temperature=float(moe["temperature"]),
+        noise=float(moe["noise"]),
+    )
+
+
+@ROUTERS.register("layer")
+def layer_router(spec: dict[str, Any], backbone: nn.Module) -> LayerRouter:
+    moe = spec["moe"]
+    return LayerRouter(
+        [layer.in_channels for layer in moe_layers(backbone)],
+        moe["experts"],
+        temperature=float(moe["temperature"]),
+        noise=float(moe["noise"]),
+    )
 
 
 def init_weights(model: nn.Module) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..errors import NotFoundError
+from ..registry import Registry
 from .layers import ConvFactory
 
 
@@ -54,16 +54,14 @@ class ModelEntry:
     description: str
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+MODELS: Registry[ModelEntry] = Registry("model arch")
 
 
 def register_model(name: str, *, min_input_size: int, description: str):
     """Decorator that registers a builder under `name`."""
 
     def decorate(builder: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, builder, min_input_size, description)
+        MODELS.register(name, ModelEntry(name, builder, min_input_size, description))
         return builder
 
     return decorate
@@ -71,16 +69,9 @@ def register_model(name: str, *, min_input_size: int, description: str):
 
 def list_models() -> list[str]:
     """Registered backbone names, sorted."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def get_model_entry(name: str) -> ModelEntry:
     """The entry for `name`; NotFoundError listing the known names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = list_models()
-        raise NotFoundError(
-            f"unknown model arch {name!r}; known: {', '.join(known)}",
-            {"path": "arch", "received": name, "known": known},
-        ) from None
+    return MODELS.get(name, "arch")

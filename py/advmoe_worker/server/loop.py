@@ -26,7 +26,6 @@ import zmq
 
 from ..errors import (
     BadMessageError,
-    NotFoundError,
     ShuttingDownError,
     TooLargeError,
     WorkerError,
@@ -196,9 +195,7 @@ class Server:
         self.stats.requests += 1
         if self.stopping:
             raise ShuttingDownError("the worker is shutting down")
-        entry = METHODS.get(method) if isinstance(method, str) else None
-        if entry is None:
-            raise NotFoundError(f"unknown method {method!r}", {"path": "method", "known": sorted(METHODS)})
+        entry = METHODS.get(method, "method")
         message = decode(frames, header)
         params = validate_method_params(method, header.get("params"))
         ctx = CallContext(self, identity, request_id, method)
@@ -236,7 +233,7 @@ class Server:
                     )
                     continue
                 ctx.check_cancelled()
-                self._run(ctx, METHODS[ctx.method].handler, job.params, job.tensors)
+                self._run(ctx, METHODS.get(ctx.method).handler, job.params, job.tensors)
             except WorkerError as exc:
                 self._reply_error(ctx.identity, ctx.request_id, exc)
             finally:

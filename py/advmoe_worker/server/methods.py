@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..registry import Registry
+
 Handler = Callable[..., Any]
 
 
@@ -16,7 +18,7 @@ class MethodEntry:
     inline: bool  # served on the socket thread: must be quick and must not touch compute state
 
 
-METHODS: dict[str, MethodEntry] = {}
+METHODS: Registry[MethodEntry] = Registry("method")
 
 
 def method(name: str, *, inline: bool = False) -> Callable[[Handler], Handler]:
@@ -27,9 +29,7 @@ def method(name: str, *, inline: bool = False) -> Callable[[Handler], Handler]:
     """
 
     def register(handler: Handler) -> Handler:
-        if name in METHODS:
-            raise ValueError(f"method {name!r} registered twice")
-        METHODS[name] = MethodEntry(name, handler, inline)
+        METHODS.register(name, MethodEntry(name, handler, inline))
         return handler
 
     return register

@@ -14,12 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..registry import Registry
+
 OptimizerBuilder = Callable[[list[nn.Parameter], dict[str, Any]], torch.optim.Optimizer]
-OPTIMIZERS: dict[str, OptimizerBuilder] = {}
+OPTIMIZERS: Registry[OptimizerBuilder] = Registry("optimizer")
 
 
 def register_optimizer(name: str, builder: OptimizerBuilder) -> None:
-    OPTIMIZERS[name] = builder
+    OPTIMIZERS.register(name, builder)
 
 
 register_optimizer(
@@ -44,7 +46,7 @@ register_optimizer(
 
 def create_optimizer(params: Iterable[nn.Parameter], spec: dict[str, Any]) -> torch.optim.Optimizer:
     """The optimizer an OptimizerSpec names, over `params` (one param group)."""
-    return OPTIMIZERS[spec["name"]](list(params), spec)
+    return OPTIMIZERS.get(spec["name"], "optimizer.name")(list(params), spec)
 
 
 def lr_at(
