@@ -233,5 +233,5 @@ describe("exact resume through the wire", () => {
     await doomed.exited;
     const resumed = await resume(workspace, "ckpt/t5.pt", 4);
     expect(resumed.equals(straight)).toBe(true);
-  });
+  }, 180_000); // three workers, one after another
 });

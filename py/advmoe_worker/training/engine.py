@@ -307,6 +307,9 @@ class Trainer:
             "data_position": self.loader.state_dict(),
             "steps_per_epoch": self.steps_per_epoch,
             "lr": {name: self.lr(name) for name in self.optimizers},
+            # the settings in force, where the spec says null for "same as the experts'"
+            "optimizers": {name: copy.deepcopy(self.method.optimizer_spec(name)) for name in self.optimizers},
+            "schedules": {name: copy.deepcopy(self.method.schedule_spec(name)) for name in self.optimizers},
             "attack": self.attack.settings() if self.attack is not None else None,
             "amp": self.amp,
             "channels_last": self.channels_last,
