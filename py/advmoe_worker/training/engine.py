@@ -204,10 +204,14 @@ class Trainer:
         cuda = self.device.type == "cuda"
         self.amp = self.spec["amp"] == "bf16" and cuda
         if self.spec["amp"] != "none" and not cuda:
-            self._warn(f"amp {self.spec['amp']!r} is CUDA-only and is ignored on {self.device.type}")
+            self._warn(
+                f"amp {self.spec['amp']!r} is CUDA-only and is ignored on {self.device.type}", code="amp_ignored"
+            )
         self.channels_last = self.spec["channels_last"] and cuda
         if self.spec["channels_last"] and not cuda:
-            self._warn(f"channels_last is CUDA-only and is ignored on {self.device.type}")
+            self._warn(
+                f"channels_last is CUDA-only and is ignored on {self.device.type}", code="channels_last_ignored"
+            )
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
@@ -774,9 +778,9 @@ class Trainer:
         if self.emit_fn is not None:
             self.emit_fn(event, data)
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, code: str = "training") -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
-        self._emit("warning", {"message": message})
+        self._emit("warning", {"code": code, "message": message})
 
 
 def _register_models() -> None:
