@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { renderSchemas } from "../../ts/schemas/json-schema.js";
 import { EVENTS } from "../../ts/schemas/events.js";
+import { renderSchemas } from "../../ts/schemas/json-schema.js";
 import { METHODS, SPECS } from "../../ts/schemas/registry.js";
 
 describe("generated JSON schemas", () => {

@@ -106,27 +106,26 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     for await (const event of run) {
       if (event.event === "step") {
         done++;
-        const m = event.data as { loss: number; adv_acc?: number | null; phase: string };
+        const m = event.data;
         if (isTTY) {
           const bar = "#".repeat(Math.round((30 * done) / steps)).padEnd(30, ".");
           process.stdout.write(`\r  [${bar}] step ${done}/${steps} ${m.phase.padEnd(6)} loss ${m.loss.toFixed(3)}`);
         }
       } else if (event.event === "epoch") {
-        const e = event.data as { epoch: number; loss?: number; adv_acc?: number; clean_acc?: number };
-        const line = `  epoch ${e.epoch}: loss ${e.loss?.toFixed(3) ?? "-"}, train clean ${pct(e.clean_acc)}, adv ${pct(e.adv_acc)}`;
+        const e = event.data;
+        const line = `  epoch ${e.epoch}: loss ${e.loss.toFixed(3)}, train clean ${pct(e.clean_acc)}, adv ${pct(e.adv_acc)}`;
         process.stdout.write(isTTY ? `\r${line.padEnd(80)}\n` : `${line}\n`);
       }
     }
-    await run.result;
+    await run;
     const trainSeconds = (Date.now() - t0) / 1000;
     const evaluating = worker.evaluate(model, data, evaluation(options.quick ? 128 : null), { split: "test" });
     for await (const event of evaluating) {
       if (isTTY && event.event === "progress") {
-        const p = event.data as { samples_done?: number };
-        process.stdout.write(`\r  evaluating: ${p.samples_done ?? "?"} samples`);
+        process.stdout.write(`\r  evaluating: ${event.data.samples} samples`);
       }
     }
-    const report = (await evaluating.result).result;
+    const report = await evaluating;
     if (isTTY) process.stdout.write("\r".padEnd(60) + "\r");
     const described = await model.describe();
     rows.push({ name: c.name, method: c.trainer.method ?? "", info: described, report, trainSeconds });
