@@ -1,5 +1,6 @@
 // A model held by the worker, addressed by its handle.
 import type { z } from "zod";
+import { JUPYTER_DISPLAY } from "../display/symbol.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { ModelDescription, ModelPredictResult } from "../schemas/model.js";
 import type { ParamsOf } from "../schemas/registry.js";
@@ -64,6 +65,12 @@ export class Model {
   /** Writes a self-describing checkpoint (atomic) at `path` inside the worker's workspace. */
   async save(path: string, options?: RequestOptions): Promise<{ path: string; bytes: number }> {
     return (await this.worker.request("model.save", { handle: this.handle, path }, options)).result;
+  }
+
+  /** Renders the description as a table in a notebook; loads the display module on first use. */
+  async [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> {
+    const { modelBundle } = await import("../display/model.js");
+    return modelBundle(this.info);
   }
 
   /** Frees the model on the worker. */
