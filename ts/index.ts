@@ -12,6 +12,8 @@ export { Trainer } from "./client/trainer.js";
 export type { PythonChoice, RequestOptions, TypedCallOptions } from "./client/worker.js";
 export { checkParams, Worker } from "./client/worker.js";
 export { PACKAGE_ROOT, PYTHON_ENV, resolvePython } from "./launcher/python.js";
+export type { PyProxy, PythoniaOptions } from "./launcher/pythonia.js";
+export { PythonBridge, PythoniaWorker, spawnPythoniaWorker } from "./launcher/pythonia.js";
 export type { ConnectOptions, LogStream, SpawnOptions } from "./launcher/spawn.js";
 export { connectWorker, SpawnedWorker, spawnWorker } from "./launcher/spawn.js";
 export type { ClientErrorCode, WorkerErrorCode } from "./protocol/errors.js";

@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from ..errors import NotFoundError, SpecError
 from ..schema_files import SCHEMA_DIR_ENV, schema_dir
 
+
 @functools.cache
 def _validator(relative: str) -> Draft202012Validator | None:
     path = schema_dir() / relative

@@ -205,12 +205,14 @@ class Trainer:
         self.amp = self.spec["amp"] == "bf16" and cuda
         if self.spec["amp"] != "none" and not cuda:
             self._warn(
-                f"amp {self.spec['amp']!r} is CUDA-only and is ignored on {self.device.type}", code="amp_ignored"
+                f"amp {self.spec['amp']!r} is CUDA-only and is ignored on {self.device.type}",
+                code="amp_ignored",
             )
         self.channels_last = self.spec["channels_last"] and cuda
         if self.spec["channels_last"] and not cuda:
             self._warn(
-                f"channels_last is CUDA-only and is ignored on {self.device.type}", code="channels_last_ignored"
+                f"channels_last is CUDA-only and is ignored on {self.device.type}",
+                code="channels_last_ignored",
             )
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)

@@ -40,7 +40,10 @@ def test_every_event_of_an_advmoe_epoch_matches_its_schema(tmp_path):
     kinds = {kind for kind, _ in events}
     assert {"warning", "step", "epoch", "eval", "progress", "checkpoint"} <= kinds
     for kind, payload in events:
-        errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator(kind).iter_errors(payload)]
+        errors = [
+            f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator(kind).iter_errors(payload)
+        ]
         assert errors == [], f"{kind} event breaks its schema"
 
 
