@@ -64,7 +64,8 @@ export function reportChart(report: EvaluationReport): Record<string, unknown> {
   };
   const loads: { input: string; expert: string; share: number }[] = [];
   const addLoad = (input: string, l: Load | null) => {
-    if (l) meanShare(l).forEach((share, e) => loads.push({ input, expert: `expert ${e}`, share }));
+    if (!l) return;
+    for (const [e, share] of meanShare(l).entries()) loads.push({ input, expert: `expert ${e}`, share });
   };
   addLoad("clean", report.clean.expert_load);
   for (const a of report.attacks) addLoad(a.label, a.expert_load);

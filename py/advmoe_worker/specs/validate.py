@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..errors import NotFoundError, SpecError
-from ..schema_files import SCHEMA_DIR_ENV, schema_dir
+from ..schema_files import schema_dir
 
 
 @functools.cache
