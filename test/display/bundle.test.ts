@@ -60,6 +60,14 @@ describe("advmoe/display building blocks", () => {
     const content = { data: { "text/plain": "x" }, metadata: {}, transient: { display_id: "d" } };
     await publish("display_data", content);
     expect(sent).toEqual([["display_data", content]]);
+    const outsideKernel = {
+      Deno: {
+        get jupyter(): never {
+          throw new Error("Deno.jupyter is only available in a Jupyter kernel");
+        },
+      },
+    };
+    expect(kernelPublisher(outsideKernel)).toBeUndefined();
   });
 
   it("renders through Symbol.for('Jupyter.display'), the symbol Deno's kernel calls", () => {

@@ -88,6 +88,9 @@ describe("rich display of real worker results", () => {
       attack: { steps: 1 },
       eval: { attacks: [{ name: "pgd", steps: 1 }], per_class: false },
     });
+    const described = String((await trainer[JUPYTER_DISPLAY]())["text/html"]);
+    expect(described).toContain("<td>advmoe</td>");
+    expect(String((await data[JUPYTER_DISPLAY]())["text/plain"])).toMatch(/train \/ val \/ test\s+24 \/ 8 \/ 16/);
     const sent: Parameters<Publish>[] = [];
     const steps = trainer.info.steps_per_epoch * 2;
     const watching = watchTraining(trainer.run(), { steps, publish: (...m) => void sent.push(m), minIntervalMs: 0 });

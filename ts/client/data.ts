@@ -1,5 +1,6 @@
 // A data set held by the worker (digits, synthetic, CIFAR, ImageFolder, uploaded tensors).
 import type { z } from "zod";
+import { JUPYTER_DISPLAY } from "../display/symbol.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { DataDescription } from "../schemas/data.js";
 import { releaseHandle } from "./release.js";
@@ -39,6 +40,12 @@ export class Dataset {
   /** Frees the data set on the worker. */
   async delete(): Promise<boolean> {
     return this.worker.deleteObject(this.handle);
+  }
+
+  /** Renders as a table in a notebook; loads the display module on first use. */
+  async [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> {
+    const { datasetBundle } = await import("../display/handles.js");
+    return datasetBundle(this.info);
   }
 
   /** `await using` frees it on the worker; a worker already gone holds nothing to free. */

@@ -1,5 +1,6 @@
 // A trainer held by the worker: step-by-step control of standard, PGD-AT, TRADES, AT(MoE), AdvMoE.
 import type { z } from "zod";
+import { JUPYTER_DISPLAY } from "../display/symbol.js";
 import type { TrainingEvent } from "../schemas/events.js";
 import type { EpochSummary, StepMetrics, TrainerDescription, TrainerRunResult } from "../schemas/trainer.js";
 import type { CallStream } from "./connection.js";
@@ -72,6 +73,12 @@ export class Trainer {
   /** Frees the trainer on the worker (its model and data stay). */
   async delete(): Promise<boolean> {
     return this.worker.deleteObject(this.handle);
+  }
+
+  /** Renders as a table in a notebook; loads the display module on first use. */
+  async [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> {
+    const { trainerBundle } = await import("../display/handles.js");
+    return trainerBundle(this.info);
   }
 
   /** `await using` frees it on the worker; a worker already gone holds nothing to free. */

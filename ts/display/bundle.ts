@@ -34,7 +34,13 @@ interface JupyterGlobal {
  * `Deno.jupyter.broadcast` when this runs in a Deno Jupyter kernel, else undefined.
  */
 export function kernelPublisher(scope: unknown = globalThis): Publish | undefined {
-  const broadcast = (scope as JupyterGlobal).Deno?.jupyter?.broadcast;
+  let broadcast: ((msgType: string, content: Record<string, unknown>) => Promise<void>) | undefined;
+  try {
+    broadcast = (scope as JupyterGlobal).Deno?.jupyter?.broadcast;
+  } catch {
+    // Deno throws on `Deno.jupyter` outside a Jupyter kernel: a plain script has no display.
+    return undefined;
+  }
   if (typeof broadcast !== "function") return undefined;
   return (msgType, content) => broadcast(msgType, content);
 }
