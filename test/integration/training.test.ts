@@ -131,6 +131,32 @@ describe("training through the wire", () => {
       expect(Math.abs(v - x.data[i]!)).toBeLessThanOrEqual(4 / 255 + 1e-6);
     });
     expect(out.adversarial_accuracy).toBeLessThanOrEqual(out.clean_accuracy);
+    expect(out.settings).toMatchObject({ name: "pgd", eps: 4 / 255, steps: 2, seed: 0, restarts: 1 });
+    expect(Object.values(out.settings)).not.toContain(null);
+  });
+
+  it("attacking and evaluating a model a trainer left in training mode never changes it", async () => {
+    const model = await worker.createModel(MODEL);
+    const trainer = await worker.createTrainer(model, data, TRAINER);
+    await trainer.step(); // the model is now in training mode, BatchNorm statistics live
+    const { x, y } = await data.take("test", 0, 16);
+    const before = await model.predict(x);
+    const attacked = await worker.attack(model, x, y, { name: "pgd", steps: 2 });
+    const clean = await model.predict(x);
+    await worker.evaluate(model, data, { attacks: [{ name: "router", steps: 2 }], max_samples: 16 });
+    const after = await model.predict(x);
+    expect(Array.from(clean.logits.data)).toEqual(Array.from(before.logits.data));
+    expect(Array.from(after.logits.data)).toEqual(Array.from(before.logits.data));
+    expect((await model.describe()).training).toBe(true);
+    // the attack's clean accuracy is the one predict gives
+    const k = before.logits.shape[1]!;
+    const logits = Array.from(before.logits.data);
+    let correct = 0;
+    for (let i = 0; i < 16; i++) {
+      const row = logits.slice(i * k, (i + 1) * k);
+      if (row.indexOf(Math.max(...row)) === Number(y.data[i])) correct++;
+    }
+    expect(attacked.clean_accuracy).toBe(correct / 16);
   });
 
   describe("bad input gets a typed error naming the field", () => {

@@ -103,9 +103,11 @@ const AttackResult = z
     label: z.string().describe("Unique readable name, e.g. 'pgd10-linf-8/255'; the key in `summary.ra`."),
     settings: AttackSettings,
     samples: z.int().min(0),
-    robust_accuracy: Fraction.describe("Accuracy on this attack's examples, routing free (RA)."),
+    robust_accuracy: Fraction.describe(
+      "RA: share of samples classified correctly both clean and on this attack's example, routing free; <= SA by construction.",
+    ),
     frozen_pathway_accuracy: Fraction.nullable().describe(
-      "Accuracy on these examples with routes pinned to each sample's clean choice; null for dense models.",
+      "Share of samples correct clean and on these examples with routes pinned to each sample's clean choice; null for dense models.",
     ),
     routing_agreement: RoutingAgreement.nullable(),
     expert_load: ExpertLoad.nullable().describe("Expert load on the adversarial examples; null for dense models."),
@@ -135,7 +137,13 @@ const AutoAttackResult = z
       })
       .strict(),
     samples: z.int().min(0),
-    robust_accuracy: Fraction.describe("AA: accuracy on the samples no attack of the version broke."),
+    clean_accuracy: Fraction.describe("SA on the samples AutoAttack ran on (its `max_samples` subset)."),
+    robust_accuracy: Fraction.describe(
+      "AA: share of those samples correct clean and on the example AutoAttack returned; <= its clean_accuracy.",
+    ),
+    worst_case_accuracy: Fraction.describe(
+      "Share of those samples robust under AutoAttack and every attack of `attacks` at once.",
+    ),
     per_class: z.array(ClassAccuracy).nullable(),
     seconds: z.number().min(0),
     images_per_second: z.number().min(0).nullable(),
@@ -192,7 +200,14 @@ export const EvaluationReport = z
       .object({
         sa: Fraction.describe("Standard (clean) accuracy."),
         ra: z.record(z.string(), Fraction).describe("Robust accuracy per attack label."),
-        aa: Fraction.nullable().describe("AutoAttack accuracy; null when not requested."),
+        ra_worst: Fraction.nullable().describe(
+          "Per-sample worst case: share of samples correct clean and under every attack of `attacks`; null with no attack.",
+        ),
+        ra_worst_over: z.array(z.string()).describe("Labels of the attacks ra_worst takes the worst case over."),
+        aa: Fraction.nullable().describe("AutoAttack accuracy on its subset; null when not requested."),
+        aa_worst: Fraction.nullable().describe(
+          "Worst case over AutoAttack and every attack, on AutoAttack's subset; null when not requested.",
+        ),
         ra_router: Fraction.nullable().describe("RA under the (first) router attack; null when not run."),
         ra_pathway: Fraction.nullable().describe(
           "Frozen-pathway accuracy under the (first) pathway attack; null when not run.",

@@ -6,7 +6,11 @@ import { EpochSummary, StepMetrics } from "./trainer.js";
 
 const Fraction = z.number().min(0).max(1);
 
-/** `progress` of `evaluate` (and of a trainer's epoch-end evaluation): after every batch. */
+/**
+ * `progress` of `evaluate` (and of a trainer's epoch-end evaluation): after every batch.
+ * Fields a newer worker adds are accepted and dropped, so the type keeps no index
+ * signature and a misspelt field (`samples_done`) stays a compile error.
+ */
 export const EvaluationProgress = z
   .object({
     stage: z.literal("evaluate"),
@@ -14,9 +18,12 @@ export const EvaluationProgress = z
     samples: z.int().min(0).describe("Samples evaluated so far."),
     sa: Fraction.nullable().describe("Clean accuracy so far."),
     ra: z.record(z.string(), Fraction.nullable()).describe("Robust accuracy so far, per attack label."),
+    ra_worst: Fraction.nullable()
+      .optional()
+      .describe("Accuracy so far under the per-sample worst case of all attacks; null without attacks."),
     aa: Fraction.nullable().describe("AutoAttack accuracy so far; null when not run."),
   })
-  .strict();
+  .strip();
 
 /** `progress` of `sleep`: the share of the wait done. */
 export const SleepProgress = z

@@ -44,8 +44,11 @@ export const MoESpec = z
     router_width: z
       .number()
       .gt(0)
-      .default(1)
-      .describe("Channel multiplier of the image router's 16/32/64 stages (default 1)."),
+      .nullable()
+      .default(null)
+      .describe(
+        "Channel multiplier of the image router's 16/32/64 stages; null = the model's `width`, so the router shrinks with the backbone and never costs more than it (default null).",
+      ),
   })
   .strict()
   .describe("Mixture-of-Experts settings; null for a dense model.");

@@ -97,12 +97,36 @@ export const TrainerSpec = z
       ),
     beta: z.number().min(0).default(6).describe("TRADES weight of the KL term (default 6)."),
     router_supervision: z
-      .enum(["none", "label_mod_e"])
+      .enum(["none", "label_mod_e", "paper"])
+      .nullable()
+      .default(null)
+      .describe(
+        "What keeps a top-1 router using its experts. 'label_mod_e': phases that update the router add alpha·CE(router, y mod E) to the robust loss, with a router-aware training attack; 'paper': the paper code's router objective, alpha·CE(router(x), y mod E) + beta·KL(router(x) || router(x_adv)) and no task loss in a router-only phase; 'none': the robust loss alone (a top-1 router then tends to collapse onto one expert). null = the method's default: 'label_mod_e' for 'advmoe', 'none' otherwise (default null).",
+      ),
+    alpha: z
+      .number()
+      .min(0)
+      .default(6)
+      .describe("Weight of the router's CE to y mod E under router_supervision (default 6, the paper code's)."),
+    balance: z
+      .enum(["none", "switch", "entropy"])
       .default("none")
       .describe(
-        "'label_mod_e': the paper code's surrogate, adding alpha·CE(router, y mod E) where the router is trained and a router-aware training attack (default 'none').",
+        "Load-balancing term added where the router is trained: 'switch' = E·Σ f_e·P_e (share routed to e times its mean probability; 1 when balanced), 'entropy' = log E − H(batch-mean routing); 'none' (default). Both are reported in step metrics either way.",
       ),
-    alpha: z.number().min(0).default(6).describe("Weight of the label_mod_e router term (default 6)."),
+    balance_weight: z
+      .number()
+      .min(0)
+      .default(0.01)
+      .describe("Weight of the balance term (default 0.01, the Switch Transformer's)."),
+    max_share: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.9)
+      .describe(
+        "A step whose clean batch sends more than this share of samples to one expert raises a routing_collapse warning event (default 0.9).",
+      ),
     attack: TrainAttackSpec.default({
       eps: 8 / 255,
       steps: 2,
@@ -204,8 +228,8 @@ export const TrainerSpec = z
 export type TrainerSpec = z.input<typeof TrainerSpec>;
 export type ResolvedTrainerSpec = z.output<typeof TrainerSpec>;
 
-/** Numbers the engine may add beyond the known fields (new loss terms, diagnostics). */
-const ExtraMetric = z.number().nullable();
+/** What the engine may add beyond the known fields: a number, or a named group of numbers. */
+const ExtraMetric = z.union([z.number(), z.null(), z.record(z.string(), z.number())]);
 const LearningRates = z
   .record(z.string(), z.number())
   .describe("Learning rate per optimizer ('model'; for advmoe 'router' and 'expert').");
@@ -220,6 +244,11 @@ export const EpochSummary = z
     loss: z.number().describe("Mean training loss over the epoch's steps."),
     clean_acc: z.number().nullable().describe("Training accuracy on clean inputs; null when not measured."),
     adv_acc: z.number().nullable().describe("Training accuracy on adversarial inputs; null when not measured."),
+    expert_load: z
+      .array(z.number())
+      .nullable()
+      .optional()
+      .describe("Mean share of routing decisions per expert over the epoch; null for dense models."),
     time_s: z.number().min(0).describe("Seconds spent in steps."),
     images_per_s: z.number().nullable(),
     lr: LearningRates,
@@ -243,6 +272,11 @@ export const StepMetrics = z
     clean_acc: z.number().nullable(),
     adv_acc: z.number().nullable(),
     router_entropy: z.number().nullable().describe("Mean entropy of the router's probabilities, nats."),
+    balance: z
+      .record(z.string(), z.number())
+      .nullable()
+      .optional()
+      .describe("Balance diagnostics of the routing (e.g. 'switch', 'entropy'), whether or not trained on."),
     expert_load: z.array(z.number()).nullable().describe("Share of routing decisions per expert (clean inputs)."),
     expert_load_adv: z.array(z.number()).nullable().describe("The same on the adversarial inputs."),
     grad_norm: z.number().nullable(),

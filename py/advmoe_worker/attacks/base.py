@@ -78,6 +78,25 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = training  # not .train(): that would recurse into children
 
 
+@contextlib.contextmanager
+def unchanged(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside; after, every module's mode and every buffer are what they were.
+
+    Eval mode alone keeps BatchNorm statistics still, but a caller may run the model in
+    its own mode inside the block; restoring the buffers makes "measuring never changes
+    the model" hold whatever runs there.
+    """
+    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+    try:
+        with eval_mode(model):
+            yield
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in saved:
+                    b.copy_(saved[name])
+
+
 def model_device(model: nn.Module) -> torch.device:
     """Where the model's parameters (else buffers) live; CPU for a stateless model."""
     for tensor in model.parameters():

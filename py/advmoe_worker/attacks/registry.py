@@ -106,13 +106,13 @@ def create_autoattack(
     return AutoAttack(model, **settings)
 
 
-def attack_batch(model: nn.Module, x: Tensor, y: Tensor, spec: Mapping[str, Any]) -> Tensor:
-    """Adversarial examples for one batch: x (B, C, H, W) in [0, 1], y (B,) -> x_adv like x.
-
-    `spec` is an attack spec; with `name: 'autoattack'` it is an AutoAttack spec.
-    """
+def create_any_attack(spec: Mapping[str, Any], model: nn.Module) -> Attack:
+    """An attack spec, or with `name: 'autoattack'` an AutoAttack spec, built against `model`."""
     if isinstance(spec, Mapping) and spec.get("name") == "autoattack":
-        attack: Attack = create_autoattack({k: v for k, v in spec.items() if k != "name"}, model, path="")
-    else:
-        attack = create_attack(spec, model)
-    return attack(x, y)
+        return create_autoattack({k: v for k, v in spec.items() if k != "name"}, model, path="")
+    return create_attack(spec, model)
+
+
+def attack_batch(model: nn.Module, x: Tensor, y: Tensor, spec: Mapping[str, Any]) -> Tensor:
+    """Adversarial examples for one batch: x (B, C, H, W) in [0, 1], y (B,) -> x_adv like x."""
+    return create_any_attack(spec, model)(x, y)

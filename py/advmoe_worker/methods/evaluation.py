@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from ..attacks import attack_batch
-from ..attacks.base import per_sample_norm
+from ..attacks import create_any_attack
+from ..attacks.base import per_sample_norm, unchanged
 from ..data.loader import eval_batches
 from ..errors import BadTensorError, SpecError
 from ..metrics.evaluation import evaluate
@@ -44,11 +44,14 @@ def attack(ctx: CallContext, params: dict, tensors: dict) -> tuple[dict[str, Any
     x = check_images(model, tensors.get("x")).float()
     y = check_labels(model, x, tensors.get("y"))
     spec = params["attack"]
-    x_adv = attack_batch(model, x, y, spec).detach().cpu()
     device = next(model.parameters()).device
-    with torch.no_grad():
-        clean = model(x.to(device)).argmax(1).cpu() == y
-        adv = model(x_adv.to(device)).argmax(1).cpu() == y
+    with unchanged(model):
+        made = create_any_attack(spec, model)
+        x_adv = made(x, y).detach().cpu()
+        with torch.no_grad():
+            clean = model(x.to(device)).argmax(1).cpu() == y
+            # robust: correct on the clean input and on its adversarial example
+            adv = (model(x_adv.to(device)).argmax(1).cpu() == y) & clean
     norm = spec.get("norm", "linf")
     n = max(x.shape[0], 1)
     return (
@@ -57,7 +60,7 @@ def attack(ctx: CallContext, params: dict, tensors: dict) -> tuple[dict[str, Any
             "clean_accuracy": float(clean.sum()) / n,
             "adversarial_accuracy": float(adv.sum()) / n,
             "max_perturbation": float(per_sample_norm(x_adv - x, norm).max()) if x.shape[0] else 0.0,
-            "settings": dict(spec),
+            "settings": made.settings(),
         },
         {"x_adv": x_adv},
     )

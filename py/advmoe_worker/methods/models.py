@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..attacks.base import unchanged
 from ..checkpoints import load_model, save_model
 from ..errors import BadTensorError, SpecError
 from ..models import create_model
@@ -135,19 +136,14 @@ def model_predict(ctx: CallContext, params: dict, tensors: dict) -> tuple[dict[s
     x = check_images(model, tensors.get("x"))
     device = _device_of(model)
     logits, routes, scores = [], [], []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, x.shape[0], params["batch_size"]):
-                ctx.check_cancelled()
-                batch = x[start : start + params["batch_size"]].to(device, torch.float32)
-                out = model.forward_routed(batch)
-                logits.append(out.logits.float().cpu())
-                routes.append(out.routes.cpu())
-                scores.append(out.scores.float().cpu())
-    finally:
-        model.train(was_training)
+    with unchanged(model), torch.inference_mode():
+        for start in range(0, x.shape[0], params["batch_size"]):
+            ctx.check_cancelled()
+            batch = x[start : start + params["batch_size"]].to(device, torch.float32)
+            out = model.forward_routed(batch)
+            logits.append(out.logits.float().cpu())
+            routes.append(out.routes.cpu())
+            scores.append(out.scores.float().cpu())
     n_layers = model.num_routing_layers
     out_logits = torch.cat(logits) if logits else torch.empty(0, model.spec["num_classes"])
     out_routes = torch.cat(routes) if routes else torch.empty(0, n_layers, dtype=torch.int64)

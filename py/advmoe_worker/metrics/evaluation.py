@@ -1,13 +1,20 @@
 """Robustness evaluation of a dense or MoE classifier: one pass, every metric, exact settings.
 
 `evaluate(model, batches, spec)` runs, per batch, the clean forward and each requested
-attack, and tallies: SA, RA per attack, AutoAttack accuracy, routing agreement (clean vs
+attack, and tallies: SA, RA per attack, the per-sample worst case over the attacks
+(`ra_worst`), AutoAttack accuracy, routing agreement (clean vs
 adversarial expert choice, per routing layer and for the whole pathway), the accuracy of
 the frozen pathway (routes pinned to the clean choice) on every attack's examples, expert
 load and its entropy (clean and adversarial), per-class accuracy, throughput, and warnings
 (gradient masking, routing collapse). Every number in the report sits next to the exact
 settings of the attack that produced it. The report's shape is `EvaluationReport` in
 ts/schemas/evaluation.ts.
+
+Convention (AutoAttack, RobustBench): a sample counts as robust under an attack only if
+the model classifies it correctly on the clean input and on that attack's example. Every
+robust accuracy here, per class too, is therefore at most the clean accuracy on the same
+samples, by construction, whatever an attack happens to return. The model is left as it
+was found: eval mode inside, and every module's mode and buffer restored after.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attacks.autoattack import AutoAttack
-from ..attacks.base import Attack, eval_mode, model_device
+from ..attacks.base import Attack, model_device, unchanged
 from ..attacks.registry import create_attack, create_autoattack, get_attack_class
 from ..errors import BadDataError, BadTensorError, CancelledError
 from ..models.classifier import Classifier
@@ -59,8 +66,8 @@ class Tally:
     frozen_correct: int = 0  # correct with routes pinned to the clean choice
     seconds: float = 0.0
 
-    def add_predictions(self, pred: Tensor, y: Tensor, num_classes: int) -> None:
-        hit = pred == y
+    def add_hits(self, hit: Tensor, y: Tensor, num_classes: int) -> None:
+        """hit (B,) bool: the sample counts as correct (robust) in this view."""
         self.samples += int(y.numel())
         self.correct += int(hit.sum())
         total = torch.bincount(y, minlength=num_classes)[:num_classes].cpu()
@@ -215,6 +222,9 @@ def evaluate(
     aa_limit = None if aa_spec is None else aa_spec["max_samples"]
 
     clean = Tally()
+    worst = Tally()  # robust under every attack of `runs` at once
+    aa_clean = Tally()  # clean accuracy on the samples AutoAttack saw
+    aa_worst = Tally()  # robust under AutoAttack and every attack of `runs` at once
     batch_index = -1
     input_size: int | None = None
 
@@ -226,7 +236,7 @@ def evaluate(
             )
 
     started = time.perf_counter()
-    with eval_mode(model):
+    with unchanged(model):
         for batch_index, (x_cpu, y_cpu) in enumerate(
             iter_batches(batches, spec["batch_size"], spec["max_samples"])
         ):
@@ -240,26 +250,32 @@ def evaluate(
             with torch.no_grad():
                 logits, routes, scores = _routed(model, x)
             num_classes = int(logits.shape[1])
-            clean.add_predictions(logits.argmax(dim=1), y, num_classes)
+            clean_hit = logits.argmax(dim=1) == y  # (B,)
+            clean.add_hits(clean_hit, y, num_classes)
             if is_moe and routes is not None:
                 clean.add_routes(routes, scores)
             _sync(device)
             clean.seconds += time.perf_counter() - t0
 
+            robust_all = clean_hit.clone()
             for run in runs:
                 check_stop()
                 t0 = time.perf_counter()
                 x_adv = run.attack(x, y, seed=run.attack.seed + batch_index)
                 with torch.no_grad():
                     adv_logits, adv_routes, adv_scores = _routed(model, x_adv)
-                    run.tally.add_predictions(adv_logits.argmax(dim=1), y, num_classes)
+                    robust = (adv_logits.argmax(dim=1) == y) & clean_hit
+                    run.tally.add_hits(robust, y, num_classes)
+                    robust_all &= robust
                     if is_moe and routes is not None and adv_routes is not None:
                         run.tally.add_routes(adv_routes, adv_scores)
                         run.tally.add_agreement(routes, adv_routes)
                         frozen_logits, _, _ = _routed(model, x_adv, routes)
-                        run.tally.frozen_correct += int((frozen_logits.argmax(dim=1) == y).sum())
+                        frozen = (frozen_logits.argmax(dim=1) == y) & clean_hit
+                        run.tally.frozen_correct += int(frozen.sum())
                 _sync(device)
                 run.tally.seconds += time.perf_counter() - t0
+            worst.add_hits(robust_all, y, num_classes)
 
             if autoattack is not None and (aa_limit is None or aa_tally.samples < aa_limit):
                 check_stop()
@@ -267,7 +283,10 @@ def evaluate(
                 t0 = time.perf_counter()
                 x_adv = autoattack(x[:n], y[:n], seed=autoattack.seed + batch_index)
                 with torch.no_grad():
-                    aa_tally.add_predictions(model(x_adv).argmax(dim=1), y[:n], num_classes)
+                    aa_robust = (model(x_adv).argmax(dim=1) == y[:n]) & clean_hit[:n]
+                aa_tally.add_hits(aa_robust, y[:n], num_classes)
+                aa_clean.add_hits(clean_hit[:n], y[:n], num_classes)
+                aa_worst.add_hits(aa_robust & robust_all[:n], y[:n], num_classes)
                 _sync(device)
                 aa_tally.seconds += time.perf_counter() - t0
 
@@ -280,6 +299,7 @@ def evaluate(
                         "samples": clean.samples,
                         "sa": clean.accuracy(),
                         "ra": {run.label: run.tally.accuracy() for run in runs},
+                        "ra_worst": worst.accuracy() if runs else None,
                         "aa": aa_tally.accuracy() if aa_tally.samples else None,
                     },
                 )
@@ -300,7 +320,9 @@ def evaluate(
         aa_report = {
             "settings": {**autoattack.settings(), "max_samples": aa_limit},
             "samples": aa_tally.samples,
+            "clean_accuracy": aa_clean.accuracy(),
             "robust_accuracy": aa_tally.accuracy(),
+            "worst_case_accuracy": aa_worst.accuracy(),
             "per_class": per_class(aa_tally) if spec["per_class"] else None,
             "seconds": aa_tally.seconds,
             "images_per_second": _rate(aa_tally),
@@ -310,7 +332,10 @@ def evaluate(
     summary = {
         "sa": clean.accuracy(),
         "ra": {run.label: run.tally.accuracy() for run in runs},
+        "ra_worst": worst.accuracy() if runs else None,
+        "ra_worst_over": [run.label for run in runs],
         "aa": aa_report["robust_accuracy"] if aa_report else None,
+        "aa_worst": aa_report["worst_case_accuracy"] if aa_report else None,
         "ra_router": first["router"].tally.accuracy() if first["router"] else None,
         "ra_pathway": (
             first["pathway"].tally.frozen_correct / first["pathway"].tally.samples

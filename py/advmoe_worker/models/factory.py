@@ -97,7 +97,8 @@ def build(spec: dict[str, Any], entry: ModelEntry) -> Classifier:
         router = ImageRouter(
             spec["in_channels"],
             moe["experts"],
-            width=float(moe["router_width"]),
+            # the router follows the backbone's width unless told otherwise
+            width=float(spec["width"] if moe["router_width"] is None else moe["router_width"]),
             temperature=float(moe["temperature"]),
             noise=float(moe["noise"]),
         )

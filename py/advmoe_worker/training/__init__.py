@@ -1,7 +1,8 @@
 """Training: one engine (`Trainer`), methods as policies, optimizers, schedules, checkpoints."""
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .engine import SETTABLE, Trainer
+from .engine import Trainer
+from .hparams import SETTABLE
 from .methods import METHODS, Method, create_method
 from .optim import OPTIMIZERS, create_optimizer, lr_at, register_optimizer
 from .spec import resolve_trainer_spec

@@ -4,6 +4,10 @@ A step is: pick the phase, take a minibatch, freeze what the phase does not trai
 training attack's examples, compute the method's loss, refuse non-finite values, backprop,
 clip, take one optimizer step, put back the running statistics of the frozen part.
 
+The method (methods.py) owns the policy: its phases and their cycle, which optimizer each
+phase steps, the training attack and the loss. Hyperparameter changes live in hparams.py,
+the state of a run and its checkpoints in checkpoint.py.
+
 AdvMoE phases (the bi-level view: router = upper level, experts = lower level):
   router  experts frozen (no gradient, BatchNorm statistics restored after the step);
           x_adv made against the whole MoE; the router optimizer minimizes the robust
@@ -12,6 +16,9 @@ AdvMoE phases (the bi-level view: router = upper level, experts = lower level):
   expert  router frozen the same way; fresh x_adv against the current model; the expert
           optimizer (everything that is not router: experts, stem, shared convs, BN,
           classifier) minimizes the same robust loss.
+The router's loss also carries its supervision (default: CE to y mod E) and any balance
+term, so routing keeps using every expert; a step whose clean batch sends more than
+`max_share` of its samples to one expert raises a `routing_collapse` warning at once.
 The cycle is `phases` (default one router step then one expert step); with `share_batch`
 the steps of one cycle see the same minibatch, as in the paper's code, each with its own
 attack. Other methods have one phase, 'joint', over all parameters and one optimizer.
@@ -43,14 +50,15 @@ from ..data.loader import BatchLoader, eval_batches
 from ..data.seeding import derive_seed
 from ..errors import NonFiniteError, SpecError
 from .checkpoint import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION,
-    capture_rng,
+    StepSnapshot,
     load_checkpoint,
-    restore_rng,
+    load_trainer_state,
+    restore_buffers,
     save_checkpoint,
+    trainer_state,
 )
-from .methods import Forward, LossOutput, create_method, forward
+from .hparams import change_hparams
+from .methods import Forward, LossOutput, balance_terms, create_method, forward
 from .optim import create_optimizer, lr_at, set_lr
 from .spec import resolve_trainer_spec
 
@@ -60,59 +68,15 @@ ShouldStop = Callable[[], bool]
 DATA_STREAM, ATTACK_STREAM = 61, 62
 CHECKPOINT_NAME = "last.pt"
 
-# set(): field -> (spec section, key); the changed spec is checked whole against the schema.
-# Router fields exist only for advmoe.
-SETTABLE: dict[str, tuple[str | None, str]] = {
-    "lr": ("optimizer", "lr"),
-    "momentum": ("optimizer", "momentum"),
-    "weight_decay": ("optimizer", "weight_decay"),
-    "router_lr": ("router_optimizer", "lr"),
-    "router_momentum": ("router_optimizer", "momentum"),
-    "router_weight_decay": ("router_optimizer", "weight_decay"),
-    "beta": (None, "beta"),
-    "alpha": (None, "alpha"),
-    "eps": ("attack", "eps"),
-    "steps": ("attack", "steps"),
-    "step_size": ("attack", "step_size"),
-    "random_start": ("attack", "random_start"),
-    "grad_clip": (None, "grad_clip"),
-    "epochs": (None, "epochs"),
-}
-
-
-def apply_changes(spec: dict[str, Any], hparams: dict[str, Any]) -> None:
-    """Writes settable `hparams` into a trainer spec; a first router field copies `optimizer`."""
-    for field, value in hparams.items():
-        section, key = SETTABLE[field]
-        if section == "router_optimizer" and spec["router_optimizer"] is None:
-            spec["router_optimizer"] = copy.deepcopy(spec["optimizer"])
-        target = spec if section is None else spec[section]
-        target[key] = value
-
-
-def _get(spec: dict[str, Any], field: str) -> Any:
-    section, key = SETTABLE[field]
-    return (spec if section is None else spec[section])[key]
-
-
-def name_settable_field(err: SpecError, hparams: dict[str, Any]) -> SpecError:
-    """`err` about `optimizer.lr` renamed to the `lr` the caller passed to set()."""
-    paths = {".".join(p for p in SETTABLE[field] if p is not None): field for field in hparams}
-    field = paths.get(err.path)
-    if field is None:
-        return err
-    message = err.message.removeprefix(f"{err.path}: ")
-    details = {k: v for k, v in err.details.items() if k not in ("path", "rule")}
-    return SpecError(field, err.rule, f"{field}: {message}", details)
-
 
 class Trainer:
     """Trains `model` on `train_data` with the method a TrainerSpec names.
 
     `train_data` is an ImageDataset, a DataSplits (its `train`, and its `val` unless
     `val_data` is given; its `workers` > 0 turns on batch prefetching) or an (images,
-    labels) pair. Construction seeds the global torch/numpy/python RNGs with `seed`. `emit(event, data)` receives
-    'step' metrics, 'epoch' summaries, 'eval' reports, 'checkpoint' and 'warning' events.
+    labels) pair. Construction seeds the global torch/numpy/python RNGs with `seed`.
+    `emit(event, data)` receives 'step' metrics, 'epoch' summaries, 'eval' reports,
+    'checkpoint' and 'warning' events.
     """
 
     def __init__(
@@ -150,6 +114,8 @@ class Trainer:
             raise SpecError(
                 "eval", "requires_val_data", "eval: epoch-end evaluation needs val_data (or a val split)"
             )
+        if self.spec["checkpoint_dir"] is not None and resolve_path is not None:
+            resolve_path(self.spec["checkpoint_dir"], "checkpoint_dir")  # refused now, not when first due
 
         seed = self.spec["seed"]
         torch.manual_seed(seed)
@@ -170,24 +136,25 @@ class Trainer:
                 f"batch_size: {self.spec['batch_size']} with drop_last leaves no batch in {len(train_data)} samples",
             )
 
-        if self.method.name == "advmoe":
-            self.cycle = [p["phase"] for p in self.spec["phases"] for _ in range(p["steps"])]
-        else:
-            self.cycle = list(self.method.phases)
-
+        self.cycle = self.method.cycle()
         self._setup_devices()
-        self._build_optimizers()
-        self._build_attack()
+        self.params = self.method.optimizer_groups(model)
+        self.optimizers = {
+            name: create_optimizer(params, self.method.optimizer_spec(name))
+            for name, params in self.params.items()
+        }
+        self.build_attack()
         self._partition_buffers()
 
         self.global_step = 0
         self.cycle_pos = 0
         self.epochs_completed = 0
         self.phase_steps = {p: 0 for p in self.method.phases}
-        self._batch: tuple[torch.Tensor, torch.Tensor, int, int] | None = None
-        self._batch_pos: tuple[int, int] | None = None
-        self._epoch_stats = self._new_epoch_stats()
+        self.batch: tuple[torch.Tensor, torch.Tensor, int, int] | None = None
+        self.batch_pos: tuple[int, int] | None = None
+        self.epoch_stats = self._new_epoch_stats()
         self._should_stop: ShouldStop | None = None
+        self._collapsed = False  # a routing_collapse warning is out; re-armed when routing recovers
 
     # ---- construction -------------------------------------------------------------------
 
@@ -205,45 +172,17 @@ class Trainer:
         self.amp = self.spec["amp"] == "bf16" and cuda
         if self.spec["amp"] != "none" and not cuda:
             self._warn(
+                "ignored_setting",
                 f"amp {self.spec['amp']!r} is CUDA-only and is ignored on {self.device.type}",
-                code="amp_ignored",
             )
         self.channels_last = self.spec["channels_last"] and cuda
         if self.spec["channels_last"] and not cuda:
-            self._warn(
-                f"channels_last is CUDA-only and is ignored on {self.device.type}",
-                code="channels_last_ignored",
-            )
+            self._warn("ignored_setting", f"channels_last is CUDA-only and is ignored on {self.device.type}")
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-    def _build_optimizers(self) -> None:
-        if self.method.name == "advmoe":
-            self.params = {
-                "router": list(self.model.router_parameters()),
-                "expert": list(self.model.expert_parameters()),
-            }
-            self.optimizers = {
-                "router": create_optimizer(self.params["router"], self._optimizer_spec("router")),
-                "expert": create_optimizer(self.params["expert"], self._optimizer_spec("expert")),
-            }
-            self.phase_optimizer = {"router": "router", "expert": "expert"}
-        else:
-            self.params = {"model": list(self.model.parameters())}
-            self.optimizers = {"model": create_optimizer(self.params["model"], self.spec["optimizer"])}
-            self.phase_optimizer = {"joint": "model"}
-
-    def _optimizer_spec(self, name: str) -> dict[str, Any]:
-        if name == "router" and self.spec["router_optimizer"] is not None:
-            return self.spec["router_optimizer"]
-        return self.spec["optimizer"]
-
-    def _schedule_spec(self, name: str) -> dict[str, Any]:
-        if name == "router" and self.spec["router_schedule"] is not None:
-            return self.spec["router_schedule"]
-        return self.spec["schedule"]
-
-    def _build_attack(self) -> None:
+    def build_attack(self) -> None:
+        """(Re)builds the training attack from the method's spec of it."""
         attack_spec = self.method.attack_spec(self.model)
         self.attack = None
         if attack_spec is not None:
@@ -253,17 +192,20 @@ class Trainer:
         self.attack_spec = attack_spec
 
     def _partition_buffers(self) -> None:
-        """Names of the router's buffers and of everything else's (BatchNorm statistics)."""
+        """Per phase, the buffers (BatchNorm statistics) of the part it does not train."""
         router_modules = list(self.model.router_modules()) if hasattr(self.model, "router_modules") else []
         router_ids = {id(b) for m in router_modules for b in m.buffers()}
-        names = [n for n, _ in self.model.named_buffers()]
-        buffers = dict(self.model.named_buffers())
-        router = [n for n in names if id(buffers[n]) in router_ids]
-        self.frozen_buffers = {
-            "router": [n for n in names if n not in set(router)],  # the router phase freezes the rest
-            "expert": router,
-            "joint": [],
-        }
+        named = list(self.model.named_buffers())
+        router = [n for n, b in named if id(b) in router_ids]
+        rest = [n for n, b in named if id(b) not in router_ids]
+        self.frozen_buffers = {}
+        for phase in self.method.phases:
+            frozen = []
+            if phase not in self.method.router_phases:
+                frozen += router
+            if phase not in self.method.expert_phases:
+                frozen += rest
+            self.frozen_buffers[phase] = frozen
 
     # ---- public API ---------------------------------------------------------------------
 
@@ -277,22 +219,22 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        reuse = len(self.cycle) if self.spec["share_batch"] else 1
+        reuse = len(self.cycle) if self.method.shares_batch else 1
         return self.loader.batches_per_epoch * reuse
 
     def step(self, phase: str | None = None) -> dict[str, Any]:
         """One minibatch step of `phase` (None: the next phase of the cycle); returns its metrics."""
         phase = self._check_phase(phase)
         start = time.perf_counter()
-        snapshot = self._snapshot()
+        snapshot = StepSnapshot(self)
         flags = [(p, p.requires_grad) for p in self.model.parameters()]
         try:
             x, y, epoch, index = self._take_batch()
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            metrics = self._update(phase, x, y, epoch, index, snapshot["buffers"])
+            metrics = self._update(phase, x, y, epoch, index, snapshot.buffers)
         except BaseException:
-            self._restore(snapshot)
+            snapshot.restore(self)
             raise
         finally:
             for p, flag in flags:
@@ -300,7 +242,7 @@ class Trainer:
         self.global_step += 1
         self.phase_steps[phase] += 1
         self.cycle_pos = (self.cycle_pos + 1) % len(self.cycle)
-        epoch_end = self.loader.epoch_done and (self.cycle_pos == 0 or not self.spec["share_batch"])
+        epoch_end = self.loader.epoch_done and (self.cycle_pos == 0 or not self.method.shares_batch)
         elapsed = time.perf_counter() - start
         metrics.update(
             step=self.global_step,
@@ -310,6 +252,7 @@ class Trainer:
         )
         self._accumulate(metrics, x.shape[0])
         self._emit("step", metrics)
+        self._watch_routing(metrics)
         every = self.spec["checkpoint_every_steps"]
         if every and self.global_step % every == 0 and not epoch_end:
             self._auto_checkpoint()
@@ -336,14 +279,10 @@ class Trainer:
         """`epochs` more epochs (default: up to the spec's `epochs`); stops early on `should_stop()`."""
         if epochs is None:
             epochs = max(self.spec["epochs"] - self.epochs_completed, 0)
-        else:
-            if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-                raise SpecError(
-                    "epochs",
-                    "type",
-                    f"epochs: expected an integer >= 0, got {epochs!r}",
-                    {"received": epochs},
-                )
+        elif isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise SpecError(
+                "epochs", "type", f"epochs: expected an integer >= 0, got {epochs!r}", {"received": epochs}
+            )
         summaries = []
         for _ in range(epochs):
             summary = self.epoch(should_stop)
@@ -353,42 +292,8 @@ class Trainer:
         return {"stopped": False, "epochs": summaries, "epochs_completed": self.epochs_completed}
 
     def set(self, **hparams: Any) -> dict[str, Any]:
-        """Changes hyperparameters between steps; all are checked before any is applied."""
-        for field in hparams:
-            if field not in SETTABLE:
-                raise SpecError(
-                    field,
-                    "settable",
-                    f"{field}: not a settable hyperparameter (settable: {sorted(SETTABLE)})",
-                )
-            section, key = SETTABLE[field]
-            if section == "router_optimizer" and self.method.name != "advmoe":
-                raise SpecError(
-                    field, "requires_advmoe", f"{field}: only method 'advmoe' has a separate router optimizer"
-                )
-            if (
-                key == "momentum"
-                and self._optimizer_spec("router" if field.startswith("router_") else "expert")["name"]
-                != "sgd"
-            ):
-                raise SpecError(field, "requires_sgd", f"{field}: momentum applies to SGD only")
-        updated = copy.deepcopy(self.spec)
-        apply_changes(updated, hparams)
-        try:
-            updated = resolve_trainer_spec(updated)
-        except SpecError as err:
-            raise name_settable_field(err, hparams) from err
-        # In place: the method and the optimizers read these very dicts.
-        apply_changes(self.spec, {field: _get(updated, field) for field in hparams})
-        for name, opt in self.optimizers.items():
-            s = self._optimizer_spec("router" if name == "router" else "expert")
-            for group in opt.param_groups:
-                group["weight_decay"] = s["weight_decay"]
-                if "momentum" in group:
-                    group["momentum"] = s["momentum"]
-        if any(SETTABLE[field][0] == "attack" or field == "alpha" for field in hparams):
-            self._build_attack()
-        return {field: _get(self.spec, field) for field in hparams}
+        """Changes hyperparameters between steps (hparams.SETTABLE); all are checked before any applies."""
+        return change_hparams(self, hparams)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -401,7 +306,7 @@ class Trainer:
             "epochs_completed": self.epochs_completed,
             "data_position": self.loader.state_dict(),
             "steps_per_epoch": self.steps_per_epoch,
-            "lr": {name: self._lr(name) for name in self.optimizers},
+            "lr": {name: self.lr(name) for name in self.optimizers},
             "attack": self.attack.settings() if self.attack is not None else None,
             "amp": self.amp,
             "channels_last": self.channels_last,
@@ -411,50 +316,10 @@ class Trainer:
     # ---- checkpoints --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs; loadable with `torch.load(weights_only=True)`."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "specs": {
-                "trainer": copy.deepcopy(self.spec),
-                "model": copy.deepcopy(getattr(self.model, "spec", None)),
-                "data": copy.deepcopy(self.data_spec),
-            },
-            "model": self.model.state_dict(),
-            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "lr": {name: self._lr(name) for name in self.optimizers},
-            "loader": self.loader.state_dict(),
-            "counters": {
-                "global_step": self.global_step,
-                "cycle_pos": self.cycle_pos,
-                "epochs_completed": self.epochs_completed,
-                "phase_steps": dict(self.phase_steps),
-                "batch_pos": list(self._batch_pos) if self._batch_pos is not None else None,
-            },
-            "epoch_stats": copy.deepcopy(self._epoch_stats),
-            "rng": capture_rng(),
-        }
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        if set(state["optimizers"]) != set(self.optimizers):
-            raise SpecError(
-                "method",
-                "matches_checkpoint",
-                f"checkpoint optimizers {sorted(state['optimizers'])} do not match this trainer's {sorted(self.optimizers)}",
-            )
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        self.loader.load_state_dict(state["loader"])
-        c = state["counters"]
-        self.global_step = int(c["global_step"])
-        self.cycle_pos = int(c["cycle_pos"]) % len(self.cycle)
-        self.epochs_completed = int(c["epochs_completed"])
-        self.phase_steps = {p: int(c["phase_steps"].get(p, 0)) for p in self.method.phases}
-        self._batch_pos = tuple(c["batch_pos"]) if c["batch_pos"] is not None else None
-        self._batch = None  # refetched from _batch_pos if a shared-batch cycle is under way
-        self._epoch_stats = copy.deepcopy(state["epoch_stats"])
-        restore_rng(state["rng"])
+        load_trainer_state(self, state)
 
     def save(self, path: str | Path) -> Path:
         """Writes a checkpoint atomically (temp file, fsync, rename)."""
@@ -525,16 +390,16 @@ class Trainer:
         return phase
 
     def _take_batch(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        if self.spec["share_batch"] and self.cycle_pos != 0:
-            if self._batch is None and self._batch_pos is not None:
-                epoch, index = self._batch_pos
+        if self.method.shares_batch and self.cycle_pos != 0:
+            if self.batch is None and self.batch_pos is not None:
+                epoch, index = self.batch_pos
                 x, y = self.loader.batch(epoch, index)
-                self._batch = (x, y, epoch, index)
-            if self._batch is not None:
-                return self._batch
-        self._batch = self.loader.next()
-        self._batch_pos = (self._batch[2], self._batch[3])
-        return self._batch
+                self.batch = (x, y, epoch, index)
+            if self.batch is not None:
+                return self.batch
+        self.batch = self.loader.next()
+        self.batch_pos = (self.batch[2], self.batch[3])
+        return self.batch
 
     def _update(
         self,
@@ -545,13 +410,12 @@ class Trainer:
         index: int,
         before: dict[str, torch.Tensor],
     ) -> dict[str, Any]:
-        opt_name = self.phase_optimizer[phase]
+        opt_name = self.method.phase_optimizer(phase)
         optimizer, params = self.optimizers[opt_name], self.params[opt_name]
         trainable = {id(p) for p in params if p.requires_grad}  # parameters frozen by the caller stay frozen
         for p in self.model.parameters():
             p.requires_grad_(id(p) in trainable)
-        lr = self._lr(opt_name, epoch, index)
-        set_lr(optimizer, lr)
+        set_lr(optimizer, self.lr(opt_name, epoch, index))
 
         with self._autocast():
             x_adv = None
@@ -582,7 +446,7 @@ class Trainer:
             torch.nn.utils.clip_grads_with_norm_(params, self.spec["grad_clip"], grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        self._restore_buffers(before, self.frozen_buffers[phase])
+        restore_buffers(self.model, before, self.frozen_buffers[phase])
         return self._metrics(phase, out, clean_eval, y, epoch, index, grad_norm)
 
     def _check_finite(self, out: LossOutput, phase: str) -> None:
@@ -624,6 +488,10 @@ class Trainer:
             p = routed.scores.detach().float()  # (B, L, E)
             names.append("router_entropy")
             values.append(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
+            with torch.no_grad():
+                for k, v in balance_terms(routed).items():
+                    names.append(f"balance.{k}")
+                    values.append(v.float())
         scalars = dict(zip(names, torch.stack([v.to(self.device) for v in values]).tolist(), strict=True))
         metrics: dict[str, Any] = {
             "phase": phase,
@@ -634,10 +502,11 @@ class Trainer:
             "clean_acc": scalars.get("clean_acc"),
             "adv_acc": scalars.get("adv_acc"),
             "router_entropy": scalars.get("router_entropy"),
+            "balance": {k[8:]: v for k, v in scalars.items() if k.startswith("balance.")} or None,
             "expert_load": self._load(clean) if clean is not None else None,
             "expert_load_adv": self._load(out.adv) if out.adv is not None else None,
             "grad_norm": scalars["grad_norm"],
-            "lr": {name: self._lr(name, epoch, index) for name in self.optimizers},
+            "lr": {name: self.lr(name, epoch, index) for name in self.optimizers},
         }
         if metrics["expert_load"] is None:
             metrics["expert_load"] = metrics["expert_load_adv"]
@@ -650,18 +519,43 @@ class Trainer:
         counts = torch.bincount(f.routes.flatten(), minlength=self.model.num_experts).float()
         return (counts / counts.sum()).tolist()
 
-    def _lr(self, name: str, epoch: int | None = None, index: int | None = None) -> float:
+    def _watch_routing(self, metrics: dict[str, Any]) -> None:
+        """A `routing_collapse` warning the step one expert takes more than max_share of the batch."""
+        load = metrics["expert_load"]
+        if not self.is_moe or load is None or len(load) < 2:
+            return
+        top = max(load)
+        threshold = self.spec["max_share"]
+        if top > threshold and not self._collapsed:
+            expert = load.index(top)
+            self._emit(
+                "warning",
+                {
+                    "code": "routing_collapse",
+                    "message": f"step {metrics['step']} ({metrics['phase']}): the router sent {top:.0%} of the "
+                    f"batch to expert {expert} (threshold {threshold:.0%}); the MoE is turning into one "
+                    "narrow dense network (see router_supervision and balance)",
+                    "step": metrics["step"],
+                    "epoch": metrics["epoch"],
+                    "expert": expert,
+                    "share": top,
+                    "threshold": threshold,
+                },
+            )
+        self._collapsed = top > threshold
+
+    def lr(self, name: str, epoch: int | None = None, index: int | None = None) -> float:
         """Learning rate of optimizer `name` at batch `index` of `epoch` (default: the next batch)."""
         if epoch is None:
             epoch, index = self.loader.epoch, self.loader.index
             if index >= self.loader.batches_per_epoch:
                 epoch, index = epoch + 1, 0
-        schedule = self._schedule_spec(name)
+        schedule = self.method.schedule_spec(name)
         n = self.loader.batches_per_epoch
         per_step = schedule["interval"] == "step"
         progress = epoch + index / n if per_step else float(epoch)
         tick = 1.0 / n if per_step else 1.0
-        return lr_at(schedule, self._optimizer_spec(name)["lr"], progress, self.spec["epochs"], tick)
+        return lr_at(schedule, self.method.optimizer_spec(name)["lr"], progress, self.spec["epochs"], tick)
 
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
@@ -670,40 +564,6 @@ class Trainer:
                 yield
         else:
             yield
-
-    # ---- state around a step ------------------------------------------------------------
-
-    def _snapshot(self) -> dict[str, Any]:
-        return {
-            "buffers": {n: b.detach().clone() for n, b in self.model.named_buffers()},
-            "loader": self.loader.state_dict(),
-            "counters": (self.global_step, self.cycle_pos, self.epochs_completed, dict(self.phase_steps)),
-            "batch": (self._batch, self._batch_pos),
-            "rng": (
-                torch.get_rng_state(),
-                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            ),
-        }
-
-    def _restore(self, snapshot: dict[str, Any]) -> None:
-        """Puts back everything a refused step may have touched (weights are untouched then)."""
-        self._restore_buffers(snapshot["buffers"], list(snapshot["buffers"]))
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        self.loader.load_state_dict(snapshot["loader"])
-        self.global_step, self.cycle_pos, self.epochs_completed, self.phase_steps = snapshot["counters"]
-        self._batch, self._batch_pos = snapshot["batch"]
-        torch.set_rng_state(snapshot["rng"][0])
-        if snapshot["rng"][1]:
-            torch.cuda.set_rng_state_all(snapshot["rng"][1])
-
-    def _restore_buffers(self, saved: dict[str, torch.Tensor], names: list[str]) -> None:
-        if not names:
-            return
-        buffers = dict(self.model.named_buffers())
-        with torch.no_grad():
-            for n in names:
-                buffers[n].copy_(saved[n])
 
     # ---- epochs -------------------------------------------------------------------------
 
@@ -715,10 +575,11 @@ class Trainer:
             "loss": 0.0,
             "clean_acc": [0.0, 0],
             "adv_acc": [0.0, 0],
+            "expert_load": None,  # summed clean expert shares, divided by steps at the end
         }
 
     def _accumulate(self, m: dict[str, Any], batch: int) -> None:
-        s = self._epoch_stats
+        s = self.epoch_stats
         s["steps"] += 1
         s["images"] += batch
         s["time_s"] += m["step_time_s"]
@@ -727,10 +588,18 @@ class Trainer:
             if m[key] is not None:
                 s[key][0] += m[key] * batch
                 s[key][1] += batch
+        if m["expert_load"] is not None:
+            prev = s.get("expert_load")
+            s["expert_load"] = (
+                list(m["expert_load"])
+                if prev is None
+                else [a + b for a, b in zip(prev, m["expert_load"], strict=True)]
+            )
 
     def _end_epoch(self) -> dict[str, Any]:
         self.epochs_completed += 1
-        s = self._epoch_stats
+        s = self.epoch_stats
+        load = s.get("expert_load")
         summary: dict[str, Any] = {
             "epoch": self.epochs_completed - 1,
             "epochs_completed": self.epochs_completed,
@@ -739,11 +608,12 @@ class Trainer:
             "loss": s["loss"] / max(s["steps"], 1),
             "clean_acc": s["clean_acc"][0] / s["clean_acc"][1] if s["clean_acc"][1] else None,
             "adv_acc": s["adv_acc"][0] / s["adv_acc"][1] if s["adv_acc"][1] else None,
+            "expert_load": [v / s["steps"] for v in load] if load is not None and s["steps"] else None,
             "time_s": s["time_s"],
             "images_per_s": s["images"] / s["time_s"] if s["time_s"] > 0 else None,
-            "lr": {name: self._lr(name) for name in self.optimizers},
+            "lr": {name: self.lr(name) for name in self.optimizers},
         }
-        self._epoch_stats = self._new_epoch_stats()
+        self.epoch_stats = self._new_epoch_stats()
         if self.spec["eval"] is not None and self.epochs_completed % self.spec["eval_every_epochs"] == 0:
             summary["eval"] = self._evaluate()
         self._emit("epoch", summary)
@@ -756,13 +626,10 @@ class Trainer:
         from ..metrics.evaluation import evaluate
 
         batches = eval_batches(self.val_data, self.spec["batch_size"], self.device)
-        try:
-            report = evaluate(
-                self.model, batches, self.spec["eval"], emit=self.emit_fn, should_stop=self._should_stop
-            )
-        finally:
-            self.model.train()
-        self._emit("eval", report if isinstance(report, dict) else {"report": report})
+        report = evaluate(
+            self.model, batches, self.spec["eval"], emit=self.emit_fn, should_stop=self._should_stop
+        )
+        self._emit("eval", report)
         return report
 
     def _auto_checkpoint(self) -> None:
@@ -780,7 +647,7 @@ class Trainer:
         if self.emit_fn is not None:
             self.emit_fn(event, data)
 
-    def _warn(self, message: str, code: str = "training") -> None:
+    def _warn(self, code: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         self._emit("warning", {"code": code, "message": message})
 

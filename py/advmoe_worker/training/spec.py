@@ -32,28 +32,35 @@ def check_nesterov(optimizer: dict[str, Any], path: str) -> None:
 
 
 def check_router_supervision(spec: dict[str, Any]) -> None:
-    """The router term needs a method that trains a router."""
-    if spec["router_supervision"] != "none" and not METHODS[spec["method"]].needs_moe:
-        moe = sorted(name for name, method in METHODS.items() if method.needs_moe)
-        raise SpecError(
-            "router_supervision",
-            "requires_moe_method",
-            f"router_supervision: {spec['router_supervision']!r} needs one of the methods {moe}, "
-            f"got {spec['method']!r}",
-            {"received": spec["router_supervision"]},
-        )
+    """Router terms need a method that trains a router; null supervision becomes the method's default."""
+    method = METHODS.get(spec["method"], "method")
+    if method.needs_moe:
+        if spec["router_supervision"] is None:
+            spec["router_supervision"] = method.default_router_supervision
+        return
+    for field, off in (("router_supervision", None), ("balance", "none")):
+        if spec[field] not in (off, "none"):
+            moe = [name for name, m in METHODS.items() if m.needs_moe]
+            raise SpecError(
+                field,
+                "requires_moe_method",
+                f"{field}: {spec[field]!r} needs one of the methods {moe}, got {spec['method']!r}",
+                {"received": spec[field]},
+            )
+    spec["router_supervision"] = "none"
 
 
 def check_advmoe_fields(spec: dict[str, Any]) -> None:
-    """The router's own optimizer and schedule and the phase cycle belong to 'advmoe' alone."""
-    if spec["method"] == "advmoe":
+    """The router's own optimizer and schedule and the phase cycle belong to methods with a separate router."""
+    if METHODS.get(spec["method"], "method").separate_router:
         return
+    owners = [name for name, m in METHODS.items() if m.separate_router]
     for field in ("router_optimizer", "router_schedule"):
         if spec[field] is not None:
             raise SpecError(
                 field,
                 "requires_advmoe",
-                f"{field}: only method 'advmoe' has a separate router; got method {spec['method']!r}",
+                f"{field}: only {owners} have a separate router; got method {spec['method']!r}",
                 {"received": spec[field]},
             )
     # A resolved spec carries the default cycle for every method, so only a changed one is refused.
@@ -61,6 +68,6 @@ def check_advmoe_fields(spec: dict[str, Any]) -> None:
         raise SpecError(
             "phases",
             "requires_advmoe",
-            f"phases: only method 'advmoe' alternates phases; got method {spec['method']!r}",
+            f"phases: only {owners} alternate phases; got method {spec['method']!r}",
             {"received": spec["phases"]},
         )

@@ -51,11 +51,24 @@ def test_s_dense_resnet18_costs_exactly_one_moe_pathway(resnet18_costs):
 
 
 def test_the_image_router_costs_the_same_at_imagenet_resolution():
-    model = create_model(model_spec(arch="resnet18_imagenet", input_size=224, width=0.125, ratio=0.5, moe={}))
+    spec = model_spec(arch="resnet18_imagenet", input_size=224, width=0.125, ratio=0.5, moe={"router_width": 1})
+    model = create_model(spec)
 
     costs = measure_costs(model)
 
     assert costs["macs_router"] / G == pytest.approx(0.041, abs=0.001)
+
+
+def test_the_image_router_follows_the_backbone_width():
+    narrow = measure_costs(create_model(model_spec(arch="resnet18", width=0.25, ratio=0.5, moe={})))
+    full = measure_costs(create_model(model_spec(arch="resnet18", width=0.25, ratio=0.5, moe={"router_width": 1})))
+
+    # 16/32/64 channels scaled by 0.25 cost about 0.25^2 of the full router
+    assert narrow["macs_router"] / full["macs_router"] == pytest.approx(1 / 16, rel=0.2)
+    # so a narrow MoE stays cheaper than its dense model, router included
+    dense = measure_costs(create_model(model_spec(arch="resnet18", width=0.25)))
+    assert narrow["macs_active"] + narrow["macs_router"] < 0.5 * dense["macs_dense"]
+    assert full["macs_router"] > dense["macs_dense"] * 0.5
 
 
 def test_layer_gates_are_cheap_and_counted_as_router():

@@ -13,7 +13,7 @@ def test_defaults_come_from_the_generated_schema():
         "execution": "sparse",
         "noise": 0,
         "temperature": 1,
-        "router_width": 1,
+        "router_width": None,  # follows the model's width
     }
     assert validate("model", {"arch": "resnet18"})["moe"] is None
 

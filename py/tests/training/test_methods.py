@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from training_fixtures import data_spec, make_model
 
@@ -50,8 +52,15 @@ def test_step_metrics_report_every_field(method):
         assert m["router_entropy"] is not None and m["router_entropy"] >= 0
     else:
         assert m["expert_load"] is None and m["router_entropy"] is None
-    terms = {"standard": {"ce"}, "pgd-at": {"adv_ce"}, "trades": {"ce", "kl"}}.get(method, {"ce", "kl"})
-    assert set(m["terms"]) == terms
+    terms = {"standard": {"ce"}, "pgd-at": {"adv_ce"}, "trades": {"ce", "kl"}, "at-moe": {"ce", "kl"}}
+    # advmoe supervises its router by default (CE to y mod E) in the router phase
+    assert set(m["terms"]) == terms.get(method, {"ce", "kl", "router_ce"})
+    if moe:
+        assert set(m["balance"]) == {"switch", "entropy"}
+        assert 0 <= m["balance"]["switch"] <= 2 + 1e-6  # E * sum f_e P_e lies in [0, E]
+        assert -1e-6 <= m["balance"]["entropy"] <= math.log(2) + 1e-6
+    else:
+        assert m["balance"] is None
 
 
 def test_trades_loss_is_ce_plus_beta_times_kl():

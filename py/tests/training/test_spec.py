@@ -26,7 +26,11 @@ def test_defaults_follow_the_paper_code():
     assert spec["schedule"]["name"] == "cosine" and spec["schedule"]["interval"] == "epoch"
     assert (spec["epochs"], spec["batch_size"]) == (100, 128)
     assert spec["phases"] == [{"phase": "router", "steps": 1}, {"phase": "expert", "steps": 1}]
-    assert spec["router_supervision"] == "none"  # the paper code's surrogate is opt-in
+    # advmoe supervises its router towards y mod E, as the paper code does; others do not
+    assert spec["router_supervision"] == "label_mod_e"
+    assert resolve_trainer_spec({"method": "at-moe"})["router_supervision"] == "none"
+    assert resolve_trainer_spec({"method": "trades"})["router_supervision"] == "none"
+    assert (spec["balance"], spec["balance_weight"], spec["max_share"]) == ("none", 0.01, 0.9)
     assert spec["amp"] == "none" and spec["channels_last"] is False
 
 
