@@ -72,7 +72,11 @@ describe("rich display of real worker results", () => {
     expect(accuracy!.data.values).toEqual([
       { input: "clean", accuracy: report.summary.sa },
       ...report.attacks.map((a) => ({ input: a.label, accuracy: a.robust_accuracy })),
+      { input: "worst case", accuracy: report.summary.ra_worst },
     ]);
+    expect(html).toContain(
+      `<td>worst case of all attacks</td><td>${(100 * report.summary.ra_worst!).toFixed(1)}%</td>`,
+    );
     expect(load!.title).toBe("Expert load");
     const cleanShares = load!.data.values.filter((v) => (v as { input: string }).input === "clean");
     expect(cleanShares.map((v) => (v as { share: number }).share)).toEqual(report.clean.expert_load!.share[0]);

@@ -29,6 +29,9 @@ export function reportRows(report: EvaluationReport): string[][] {
       load(a.expert_load),
     ]);
   }
+  if (report.summary.ra_worst !== null && report.attacks.length > 1) {
+    rows.push(["worst case of all attacks", pct(report.summary.ra_worst), "-", "-", "-"]);
+  }
   if (report.autoattack)
     rows.push([
       `AutoAttack (${report.autoattack.settings.version})`,
@@ -47,6 +50,9 @@ export function reportChart(report: EvaluationReport): Record<string, unknown> {
   const accuracy = [
     { input: "clean", accuracy: report.summary.sa },
     ...report.attacks.map((a) => ({ input: a.label, accuracy: a.robust_accuracy })),
+    ...(report.summary.ra_worst !== null && report.attacks.length > 1
+      ? [{ input: "worst case", accuracy: report.summary.ra_worst }]
+      : []),
     ...(report.autoattack ? [{ input: "AutoAttack", accuracy: report.autoattack.robust_accuracy }] : []),
   ];
   const accuracyChart = {
