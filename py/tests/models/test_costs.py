@@ -51,7 +51,9 @@ def test_s_dense_resnet18_costs_exactly_one_moe_pathway(resnet18_costs):
 
 
 def test_the_image_router_costs_the_same_at_imagenet_resolution():
-    spec = model_spec(arch="resnet18_imagenet", input_size=224, width=0.125, ratio=0.5, moe={"router_width": 1})
+    spec = model_spec(
+        arch="resnet18_imagenet", input_size=224, width=0.125, ratio=0.5, moe={"router_width": 1}
+    )
     model = create_model(spec)
 
     costs = measure_costs(model)
@@ -61,7 +63,9 @@ def test_the_image_router_costs_the_same_at_imagenet_resolution():
 
 def test_the_image_router_follows_the_backbone_width():
     narrow = measure_costs(create_model(model_spec(arch="resnet18", width=0.25, ratio=0.5, moe={})))
-    full = measure_costs(create_model(model_spec(arch="resnet18", width=0.25, ratio=0.5, moe={"router_width": 1})))
+    full = measure_costs(
+        create_model(model_spec(arch="resnet18", width=0.25, ratio=0.5, moe={"router_width": 1}))
+    )
 
     # 16/32/64 channels scaled by 0.25 cost about 0.25^2 of the full router
     assert narrow["macs_router"] / full["macs_router"] == pytest.approx(1 / 16, rel=0.2)
