@@ -32,7 +32,9 @@ def test_the_paper_router_objective_has_no_task_loss_and_leaves_the_experts_alon
 
 @pytest.mark.parametrize("kind", ["switch", "entropy"])
 def test_a_balance_term_enters_the_router_loss_with_its_weight(kind):
-    trainer = trainer_for({"method": "advmoe", "router_supervision": "none", "balance": kind, "balance_weight": 0.5})
+    trainer = trainer_for(
+        {"method": "advmoe", "router_supervision": "none", "balance": kind, "balance_weight": 0.5}
+    )
     m = trainer.step("router")
     term = m["terms"][f"balance_{kind}"]
     assert term == pytest.approx(m["balance"][kind], rel=1e-5)
