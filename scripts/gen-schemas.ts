@@ -25,7 +25,7 @@ for (const [file, text] of wanted) {
     writeFileSync(path, text);
   }
 }
-for (const folder of ["specs", "methods"]) {
+for (const folder of ["specs", "methods", "events"]) {
   let files: string[] = [];
   try {
     files = readdirSync(join(root, folder));

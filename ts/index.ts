@@ -1,20 +1,72 @@
 // advmoe: build, adversarially train and evaluate MoE-CNNs from TypeScript.
-export * from "./client/connection.js";
-export * from "./client/data.js";
-export * from "./client/model.js";
-export * from "./client/trainer.js";
-export * from "./client/worker.js";
-export * from "./launcher/python.js";
-export * from "./launcher/spawn.js";
-export * from "./protocol/codec.js";
-export * from "./protocol/errors.js";
-export * from "./protocol/signing.js";
-export * from "./protocol/tensor.js";
-export * from "./schemas/attack.js";
-export * from "./schemas/data.js";
-export * from "./schemas/evaluation.js";
-export * from "./schemas/model.js";
-export * from "./schemas/registry.js";
-export * from "./schemas/trainer.js";
-export * from "./transport/transport.js";
-export * from "./transport/zeromq.js";
+// The public surface, listed name by name. Rich display lives in `advmoe/display`.
+
+export type { CallOptions, ConnectionOptions, ConnectionStats, Reply, WorkerEvent } from "./client/connection.js";
+export { CallStream, Connection } from "./client/connection.js";
+export type { DataInfo } from "./client/data.js";
+export { Dataset } from "./client/data.js";
+export type { ModelInfo, Prediction, PredictSpec } from "./client/model.js";
+export { Model } from "./client/model.js";
+export type { EpochResult, RunResult, StepResult, TrainerInfo } from "./client/trainer.js";
+export { Trainer } from "./client/trainer.js";
+export type { PythonChoice, RequestOptions, TypedCallOptions } from "./client/worker.js";
+export { checkParams, Worker } from "./client/worker.js";
+export { PACKAGE_ROOT, PYTHON_ENV, resolvePython } from "./launcher/python.js";
+export type { PyProxy, PythoniaOptions } from "./launcher/pythonia.js";
+export { PythonBridge, PythoniaWorker, spawnPythoniaWorker } from "./launcher/pythonia.js";
+export type { ConnectOptions, LogStream, SpawnOptions } from "./launcher/spawn.js";
+export { connectWorker, SpawnedWorker, spawnWorker } from "./launcher/spawn.js";
+export type { ClientErrorCode, WorkerErrorCode } from "./protocol/errors.js";
+export {
+  AdvmoeError,
+  BadCheckpointError,
+  BadDataError,
+  BadMessageError,
+  BadTensorError,
+  CancelledError,
+  ForbiddenPathError,
+  InternalWorkerError,
+  InvalidSpecError,
+  LaunchError,
+  NonFiniteError,
+  NotFoundError,
+  OutOfMemoryError,
+  ProtocolError,
+  ShuttingDownError,
+  TimeoutError,
+  TooLargeError,
+  UnsupportedVersionError,
+  WORKER_ERROR_CODES,
+  WorkerClosedError,
+  WorkerDiedError,
+  WorkerError,
+} from "./protocol/errors.js";
+export type { DType, Tensor, TypedArray } from "./protocol/tensor.js";
+export { DTYPES, numel, tensor, toNumbers } from "./protocol/tensor.js";
+export type {
+  AttackRequestSpec,
+  AttackSpec,
+  AutoAttackSpec,
+  ResolvedAttackSpec,
+} from "./schemas/attack.js";
+export { ATTACK_NAMES } from "./schemas/attack.js";
+export type { DataSpec, ResolvedDataSpec } from "./schemas/data.js";
+export type { EvaluationReport, EvaluationSpec, ResolvedEvaluationSpec } from "./schemas/evaluation.js";
+export type {
+  AnyEvent,
+  EpochEvent,
+  EvaluationEvent,
+  EventOf,
+  StepEvent,
+  StreamingMethod,
+  TrainingEvent,
+} from "./schemas/events.js";
+export { EVENTS, METHOD_EVENTS } from "./schemas/events.js";
+export type { ModelSpec, ResolvedModelSpec } from "./schemas/model.js";
+export { ARCHS } from "./schemas/model.js";
+export type { MethodName, ParamsOf, ResultOf } from "./schemas/registry.js";
+export { METHODS, SPECS } from "./schemas/registry.js";
+export type { ResolvedTrainerSpec, TrainerSpec } from "./schemas/trainer.js";
+export { TRAINING_METHODS } from "./schemas/trainer.js";
+export type { Transport, TransportFactory } from "./transport/transport.js";
+export { zeromqTransport } from "./transport/zeromq.js";

@@ -1,29 +1,19 @@
 """Errors as data: every failure the worker reports carries a stable code.
 
-The codes form a closed set shared with the TypeScript SDK (ts/protocol/errors.ts and
-docs/protocol.md); each maps to one typed error class there.
+The codes form a closed set shared with the TypeScript SDK: ts/protocol/errors.ts is the
+source, schemas/error-codes.json the generated list read here, and each code maps to one
+typed error class on both sides.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-ERROR_CODES = (
-    "invalid_spec",
-    "not_found",
-    "bad_tensor",
-    "bad_message",
-    "bad_checkpoint",
-    "bad_data",
-    "too_large",
-    "unsupported_version",
-    "forbidden_path",
-    "non_finite",
-    "out_of_memory",
-    "cancelled",
-    "shutting_down",
-    "internal",
-)
+from .schema_files import load_schema_file
+
+# Generated from the TypeScript enum (ts/protocol/errors.ts) into schemas/error-codes.json,
+# so the two languages cannot drift apart.
+ERROR_CODES: tuple[str, ...] = tuple(load_schema_file("error-codes.json")["codes"])
 
 
 class WorkerError(Exception):

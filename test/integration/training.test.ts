@@ -96,7 +96,7 @@ describe("training through the wire", () => {
       if (event.event === "resumed") controller.abort();
       if (controller.signal.aborted) break;
     }
-    await expect(run.result).rejects.toBeInstanceOf(CancelledError);
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
     expect(seen).toContain("paused");
     const after = await trainer.describe();
     expect(after.paused).toBe(false);
@@ -110,14 +110,14 @@ describe("training through the wire", () => {
     const call = worker.evaluate(model, data, { attacks: [{ name: "pgd", steps: 3 }], batch_size: 16 });
     let progress = 0;
     for await (const e of call) if (e.event === "progress") progress++;
-    const report = (await call.result).result;
+    const report = await call;
     expect(progress).toBe(3);
     expect(report.samples).toBe(48);
     expect(report.attacks[0]!.settings).toMatchObject({ name: "pgd", norm: "linf", steps: 3, eps: 8 / 255 });
     expect(report.attacks[0]!.robust_accuracy).toBeLessThanOrEqual(report.summary.sa);
     expect(report.attacks[0]!.routing_agreement).not.toBeNull();
     const { x, y } = await data.take("test", 0, 10);
-    const small = (await worker.evaluate(model, { x, y }, { attacks: [] }).result).result;
+    const small = await worker.evaluate(model, { x, y }, { attacks: [] });
     expect(small.samples).toBe(10);
   });
 
@@ -143,7 +143,7 @@ describe("training through the wire", () => {
     const before = await model.predict(x);
     const attacked = await worker.attack(model, x, y, { name: "pgd", steps: 2 });
     const clean = await model.predict(x);
-    await worker.evaluate(model, data, { attacks: [{ name: "router", steps: 2 }], max_samples: 16 }).result;
+    await worker.evaluate(model, data, { attacks: [{ name: "router", steps: 2 }], max_samples: 16 });
     const after = await model.predict(x);
     expect(Array.from(clean.logits.data)).toEqual(Array.from(before.logits.data));
     expect(Array.from(after.logits.data)).toEqual(Array.from(before.logits.data));

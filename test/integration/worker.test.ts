@@ -66,7 +66,7 @@ describe.each(["ipc", "tcp"] as const)("a spawned worker over %s", (transport) =
     const call = worker.sleep({ seconds: 0.2, tick: 0.05 });
     const events = [];
     for await (const e of call) events.push(e);
-    const { result } = await call.result;
+    const result = await call;
     expect(events.length).toBe(result.ticks);
     expect(events.map((e) => e.event)).toEqual(Array(result.ticks).fill("progress"));
     expect(events.at(-1)!.data.done).toBe(1);
@@ -78,10 +78,10 @@ describe.each(["ipc", "tcp"] as const)("a spawned worker over %s", (transport) =
     const iterator = call[Symbol.asyncIterator]();
     await iterator.next(); // running on the worker now
     controller.abort();
-    await expect(call.result).rejects.toBeInstanceOf(CancelledError);
+    await expect(call).rejects.toBeInstanceOf(CancelledError);
     // The worker stopped the job at its next tick: a queued request runs right after.
     const after = worker.sleep({ seconds: 0.01, tick: 0.01 });
-    expect((await after.result).result.ticks).toBeGreaterThan(0);
+    expect((await after).ticks).toBeGreaterThan(0);
   });
 
   it("answers info while a long request computes; a timeout cancels on the worker", async () => {
@@ -92,10 +92,8 @@ describe.each(["ipc", "tcp"] as const)("a spawned worker over %s", (transport) =
     const info = await worker.info({ timeoutMs: 2000 });
     expect(info.stats.requests).toBeGreaterThan(0);
     controller.abort();
-    await expect(long.result).rejects.toBeInstanceOf(CancelledError);
-    await expect(worker.sleep({ seconds: 30, tick: 0.02 }, { timeoutMs: 300 }).result).rejects.toBeInstanceOf(
-      TimeoutError,
-    );
+    await expect(long).rejects.toBeInstanceOf(CancelledError);
+    await expect(worker.sleep({ seconds: 30, tick: 0.02 }, { timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
     // Had the worker not stopped the timed-out request, this one would wait 30 s behind it.
     const after = await worker.request("sleep", { seconds: 0.01 }, { timeoutMs: 10_000 });
     expect(after.result.ticks).toBeGreaterThan(0);
@@ -111,7 +109,7 @@ describe.each(["ipc", "tcp"] as const)("a spawned worker over %s", (transport) =
     it("params failing the schema name the field and the rule", async () => {
       const err = (await worker
         .request("sleep", { seconds: -1 } as never, { validate: false })
-        .catch((e: unknown) => e)) as InvalidSpecError;
+        .catch((e) => e)) as InvalidSpecError;
       expect(err).toBeInstanceOf(InvalidSpecError);
       expect(err.path).toBe("seconds");
       expect(err.rule).toBe("minimum");
@@ -242,7 +240,7 @@ describe("worker lifecycle", () => {
     await pending[Symbol.asyncIterator]().next();
     const killedAt = Date.now();
     worker.kill("SIGKILL");
-    const err = await pending.result.catch((e) => e);
+    const err = await pending.catch((e) => e);
     expect(err).toBeInstanceOf(WorkerDiedError);
     expect(err.signal).toBe("SIGKILL");
     expect(Array.isArray(err.stderrTail)).toBe(true);
@@ -257,7 +255,7 @@ describe("worker lifecycle", () => {
       const pending = worker.sleep({ seconds: 60 });
       await pending[Symbol.asyncIterator]().next();
       worker.kill("SIGSTOP"); // alive but silent: only the heartbeat can tell
-      const err = await pending.result.catch((e) => e);
+      const err = await pending.catch((e) => e);
       expect(err).toBeInstanceOf(WorkerDiedError);
       expect(err.message).toMatch(/heartbeat timeout/);
     } finally {
@@ -272,9 +270,7 @@ describe("worker lifecycle", () => {
     const queued = worker.sleep({ seconds: 30 });
     await queued[Symbol.asyncIterator]().next();
     await worker.shutdown();
-    await expect(queued.result).rejects.toSatisfy(
-      (e) => e instanceof ShuttingDownError || e instanceof WorkerClosedError,
-    );
+    await expect(queued).rejects.toSatisfy((e) => e instanceof ShuttingDownError || e instanceof WorkerClosedError);
     await expect(worker.info()).rejects.toBeInstanceOf(WorkerClosedError);
     expect(await worker.exited).toEqual({ exitCode: 0, signal: null });
     await worker.close();

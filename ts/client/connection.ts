@@ -274,47 +274,63 @@ export class Connection {
   }
 }
 
-/** A running call: iterate its events, await its result. */
-export interface CallStream<R> extends AsyncIterable<WorkerEvent> {
-  readonly result: Promise<Reply<R>>;
-}
-
 /**
- * Turns a call that reports events through a callback into a CallStream. Events are
+ * A running call: `await` it for its result, or iterate its events first. Events are
  * buffered, so none is lost if iteration starts late; iteration ends with the call and
- * throws the call's error.
+ * throws the call's error. `reply` also carries the tensors the reply brought.
  */
-export function streamCall<R>(start: (onEvent: (e: WorkerEvent) => void) => Promise<Reply<R>>): CallStream<R> {
-  const buffered: WorkerEvent[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  const result = start((event) => {
-    buffered.push(event);
-    wake?.();
-  });
-  const finish = () => {
-    done = true;
-    wake?.();
-  };
-  result.then(finish, finish);
-  return {
-    result,
-    async *[Symbol.asyncIterator]() {
-      while (true) {
-        const next = buffered.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        if (done) {
-          await result; // rethrows the call's error
-          return;
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
+export class CallStream<R, E = WorkerEvent> implements PromiseLike<R>, AsyncIterable<E> {
+  /** The reply: result and tensors. */
+  readonly reply: Promise<Reply<R>>;
+  readonly #buffered: E[] = [];
+  #wake?: () => void;
+  #done = false;
+
+  constructor(start: (onEvent: (event: E) => void) => Promise<Reply<R>>) {
+    this.reply = start((event) => {
+      this.#buffered.push(event);
+      this.#wake?.();
+    });
+    const finish = () => {
+      this.#done = true;
+      this.#wake?.();
+    };
+    this.reply.then(finish, finish);
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: a CallStream is awaitable on purpose, like execa's result promise
+  then<T1 = R, T2 = never>(
+    onFulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
+    // biome-ignore lint/suspicious/noExplicitAny: the same signature as Promise.then, so handlers written for promises fit
+    onRejected?: ((reason: any) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    return this.reply.then((reply) => reply.result).then(onFulfilled, onRejected);
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: as Promise.catch
+  catch<T = never>(onRejected?: ((reason: any) => T | PromiseLike<T>) | null): Promise<R | T> {
+    return this.then(undefined, onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<R> {
+    return this.then().finally(onFinally);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<E, void, undefined> {
+    while (true) {
+      const next = this.#buffered.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
       }
-    },
-  };
+      if (this.#done) {
+        await this.reply; // rethrows the call's error
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+      this.#wake = undefined;
+    }
+  }
 }

@@ -1,8 +1,10 @@
 // A data set held by the worker (digits, synthetic, CIFAR, ImageFolder, uploaded tensors).
 import type { z } from "zod";
+import { JUPYTER_DISPLAY } from "../display/symbol.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { DataDescription } from "../schemas/data.js";
-import type { TypedCallOptions, Worker } from "./worker.js";
+import { releaseHandle } from "./release.js";
+import type { RequestOptions, Worker } from "./worker.js";
 
 export type DataInfo = z.output<typeof DataDescription>;
 
@@ -19,7 +21,7 @@ export class Dataset {
   }
 
   /** Sizes of the splits, classes, geometry and the spec with its defaults filled. */
-  async describe(options?: TypedCallOptions): Promise<DataInfo> {
+  async describe(options?: RequestOptions): Promise<DataInfo> {
     this.info = (await this.worker.request("data.describe", { handle: this.handle }, options)).result;
     return this.info;
   }
@@ -29,7 +31,7 @@ export class Dataset {
     split: "train" | "val" | "test" = "test",
     start = 0,
     count = 64,
-    options?: TypedCallOptions,
+    options?: RequestOptions,
   ): Promise<{ x: Tensor<"float32">; y: Tensor<"int64"> }> {
     const reply = await this.worker.request("data.take", { handle: this.handle, split, start, count }, options);
     return { x: reply.tensors.x as Tensor<"float32">, y: reply.tensors.y as Tensor<"int64"> };
@@ -38,5 +40,16 @@ export class Dataset {
   /** Frees the data set on the worker. */
   async delete(): Promise<boolean> {
     return this.worker.deleteObject(this.handle);
+  }
+
+  /** Renders as a table in a notebook; loads the display module on first use. */
+  async [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> {
+    const { datasetBundle } = await import("../display/handles.js");
+    return datasetBundle(this.info);
+  }
+
+  /** `await using` frees it on the worker; a worker already gone holds nothing to free. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await releaseHandle(this.worker, this.handle);
   }
 }

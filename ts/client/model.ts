@@ -1,9 +1,11 @@
 // A model held by the worker, addressed by its handle.
 import type { z } from "zod";
+import { JUPYTER_DISPLAY } from "../display/symbol.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { ModelDescription, ModelPredictResult } from "../schemas/model.js";
 import type { ParamsOf } from "../schemas/registry.js";
-import type { TypedCallOptions, Worker } from "./worker.js";
+import { releaseHandle } from "./release.js";
+import type { RequestOptions, Worker } from "./worker.js";
 
 export type ModelInfo = z.output<typeof ModelDescription>;
 
@@ -17,8 +19,8 @@ export interface Prediction extends z.output<typeof ModelPredictResult> {
   scores?: Tensor<"float32">;
 }
 
-/** Options of `Model.predict`. */
-export type PredictOptions = Omit<ParamsOf<"model.predict">, "handle"> & TypedCallOptions;
+/** What `Model.predict` sends: batch size, whether routes come back, the collapse threshold. */
+export type PredictSpec = Omit<ParamsOf<"model.predict">, "handle">;
 
 /** A handle to a model on the worker; methods are calls over the wire. */
 export class Model {
@@ -34,27 +36,23 @@ export class Model {
   }
 
   /** Architecture, MoE layout, parameter counts, MACs per sample, device, execution path. */
-  async describe(options?: TypedCallOptions): Promise<ModelInfo> {
+  async describe(options?: RequestOptions): Promise<ModelInfo> {
     this.info = (await this.worker.request("model.describe", { handle: this.handle }, options)).result;
     return this.info;
   }
 
   /** Switches the MoE execution path (`sparse` or `masked`) or moves the model to a device. */
-  async configure(
-    changes: Omit<ParamsOf<"model.configure">, "handle">,
-    options?: TypedCallOptions,
-  ): Promise<ModelInfo> {
+  async configure(changes: Omit<ParamsOf<"model.configure">, "handle">, options?: RequestOptions): Promise<ModelInfo> {
     this.info = (await this.worker.request("model.configure", { handle: this.handle, ...changes }, options)).result;
     return this.info;
   }
 
   /** Runs the model on a (B, C, H, W) float tensor with pixels in [0, 1]. */
-  async predict(x: Tensor, options: PredictOptions = {}): Promise<Prediction> {
-    const { batch_size, routes, max_share, ...call } = options;
+  async predict(x: Tensor, spec: PredictSpec = {}, options: RequestOptions = {}): Promise<Prediction> {
     const reply = await this.worker.request(
       "model.predict",
-      { handle: this.handle, batch_size, routes, max_share },
-      { ...call, tensors: { x } },
+      { ...spec, handle: this.handle },
+      { ...options, tensors: { x } },
     );
     return {
       ...reply.result,
@@ -65,12 +63,23 @@ export class Model {
   }
 
   /** Writes a self-describing checkpoint (atomic) at `path` inside the worker's workspace. */
-  async save(path: string, options?: TypedCallOptions): Promise<{ path: string; bytes: number }> {
+  async save(path: string, options?: RequestOptions): Promise<{ path: string; bytes: number }> {
     return (await this.worker.request("model.save", { handle: this.handle, path }, options)).result;
+  }
+
+  /** Renders the description as a table in a notebook; loads the display module on first use. */
+  async [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> {
+    const { modelBundle } = await import("../display/model.js");
+    return modelBundle(this.info);
   }
 
   /** Frees the model on the worker. */
   async delete(): Promise<boolean> {
     return this.worker.deleteObject(this.handle);
+  }
+
+  /** `await using` frees it on the worker; a worker already gone holds nothing to free. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await releaseHandle(this.worker, this.handle);
   }
 }

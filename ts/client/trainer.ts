@@ -1,12 +1,16 @@
 // A trainer held by the worker: step-by-step control of standard, PGD-AT, TRADES, AT(MoE), AdvMoE.
 import type { z } from "zod";
-import type { StepMetrics, TrainerDescription, TrainerRunResult } from "../schemas/trainer.js";
+import { JUPYTER_DISPLAY } from "../display/symbol.js";
+import type { TrainingEvent } from "../schemas/events.js";
+import type { EpochSummary, StepMetrics, TrainerDescription, TrainerRunResult } from "../schemas/trainer.js";
 import type { CallStream } from "./connection.js";
-import type { TypedCallOptions, Worker } from "./worker.js";
+import { releaseHandle } from "./release.js";
+import type { RequestOptions, Worker } from "./worker.js";
 
 export type TrainerInfo = z.output<typeof TrainerDescription>;
 export type StepResult = z.output<typeof StepMetrics>;
 export type RunResult = z.output<typeof TrainerRunResult>;
+export type EpochResult = z.output<typeof EpochSummary>;
 
 /** A handle to a trainer on the worker. */
 export class Trainer {
@@ -21,30 +25,30 @@ export class Trainer {
   }
 
   /** Method, phases, counters, learning rates, attack settings and the full spec. */
-  async describe(options?: TypedCallOptions): Promise<TrainerInfo> {
+  async describe(options?: RequestOptions): Promise<TrainerInfo> {
     this.info = (await this.worker.request("trainer.describe", { handle: this.handle }, options)).result;
     return this.info;
   }
 
   /** One minibatch step (for advmoe, of `phase`: "router" or "expert"); returns its metrics. */
-  async step(options: TypedCallOptions & { phase?: string } = {}): Promise<StepResult> {
+  async step(options: RequestOptions & { phase?: string } = {}): Promise<StepResult> {
     const { phase, ...call } = options;
     return (await this.worker.request("trainer.step", { handle: this.handle, phase }, call)).result;
   }
 
   /** Runs to the end of the current epoch, streaming `step` (and `epoch`, `eval`) events. */
-  epoch(options?: TypedCallOptions): CallStream<RunResult> {
+  epoch(options?: RequestOptions): CallStream<RunResult, TrainingEvent> {
     return this.worker.stream("trainer.epoch", { handle: this.handle }, options);
   }
 
   /** Runs `epochs` more epochs (default: up to the spec's), streaming events. Cancel with a signal. */
-  run(options: TypedCallOptions & { epochs?: number } = {}): CallStream<RunResult> {
+  run(options: RequestOptions & { epochs?: number } = {}): CallStream<RunResult, TrainingEvent> {
     const { epochs, ...call } = options;
     return this.worker.stream("trainer.run", { handle: this.handle, epochs }, call);
   }
 
   /** Changes hyperparameters between steps (lr, router_lr, beta, eps, steps, ...); all checked first. */
-  async set(changes: Record<string, number | boolean | null>, options?: TypedCallOptions): Promise<TrainerInfo> {
+  async set(changes: Record<string, number | boolean | null>, options?: RequestOptions): Promise<TrainerInfo> {
     this.info = (await this.worker.request("trainer.set", { handle: this.handle, changes }, options)).result;
     return this.info;
   }
@@ -62,12 +66,23 @@ export class Trainer {
   }
 
   /** Writes a checkpoint (model, optimizers, schedules, RNG states, data position, counters). */
-  async save(path: string, options?: TypedCallOptions): Promise<{ path: string; bytes: number }> {
+  async save(path: string, options?: RequestOptions): Promise<{ path: string; bytes: number }> {
     return (await this.worker.request("trainer.save", { handle: this.handle, path }, options)).result;
   }
 
   /** Frees the trainer on the worker (its model and data stay). */
   async delete(): Promise<boolean> {
     return this.worker.deleteObject(this.handle);
+  }
+
+  /** Renders as a table in a notebook; loads the display module on first use. */
+  async [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> {
+    const { trainerBundle } = await import("../display/handles.js");
+    return trainerBundle(this.info);
+  }
+
+  /** `await using` frees it on the worker; a worker already gone holds nothing to free. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await releaseHandle(this.worker, this.handle);
   }
 }

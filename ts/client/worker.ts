@@ -1,14 +1,15 @@
-// The typed worker API: one method per worker method, params and results checked by zod.
+// The typed worker API: one method per worker method; params, results and events checked by zod.
 import type { z } from "zod";
-import { InvalidSpecError } from "../protocol/errors.js";
+import { InvalidSpecError, ProtocolError } from "../protocol/errors.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { AttackRequestSpec } from "../schemas/attack.js";
 import type { DataSpec } from "../schemas/data.js";
 import type { EvaluationReport, EvaluationSpec } from "../schemas/evaluation.js";
+import { type EventOf, METHOD_EVENTS } from "../schemas/events.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { METHODS, type MethodName, type ParamsOf, type ResultOf } from "../schemas/registry.js";
 import type { TrainerSpec } from "../schemas/trainer.js";
-import { type CallOptions, type CallStream, type Connection, type Reply, streamCall } from "./connection.js";
+import { CallStream, type Connection, type Reply, type WorkerEvent } from "./connection.js";
 import { Dataset } from "./data.js";
 import { Model } from "./model.js";
 import { Trainer } from "./trainer.js";
@@ -19,23 +20,82 @@ export interface PythonChoice {
   source: "option" | "env" | "venv";
 }
 
-/** Options of a typed call; like CallOptions, plus local validation control. */
-export interface TypedCallOptions extends CallOptions {
-  /** Check params with zod before sending (default true). */
+/** Options of any call, in the SDK's own camelCase; wire specs travel in their own argument. */
+export interface RequestOptions {
+  /** Aborting sends `cancel`; the call then rejects with CancelledError. */
+  signal?: AbortSignal;
+  /** Milliseconds before the call rejects with TimeoutError (and is cancelled). */
+  timeoutMs?: number;
+  /** Check params, events and results with zod (default true). */
   validate?: boolean;
+}
+
+/** Options of the low-level `request`: also the tensors to send and an event callback. */
+export interface TypedCallOptions<M extends MethodName = MethodName> extends RequestOptions {
+  /** Tensors sent as raw frames; do not mutate them until the call settles. */
+  tensors?: Record<string, Tensor>;
+  /** Called for each streamed event, already checked against its schema. */
+  onEvent?: (event: EventOf<M>) => void;
+}
+
+function firstIssue(error: z.ZodError): { path: string; message: string; code: string } {
+  const issue = error.issues[0];
+  return { path: issue?.path.join(".") ?? "", message: issue?.message ?? "invalid", code: issue?.code ?? "invalid" };
 }
 
 /** Checks params with the method's zod schema; throws InvalidSpecError naming the field. */
 export function checkParams<M extends MethodName>(method: M, params: unknown): z.output<(typeof METHODS)[M]["params"]> {
   const parsed = METHODS[method].params.safeParse(params);
   if (parsed.success) return parsed.data as never;
-  const issue = parsed.error.issues[0];
-  const path = issue?.path.join(".") ?? "";
-  throw new InvalidSpecError("invalid_spec", `${method}: ${path || "(root)"}: ${issue?.message ?? "invalid"}`, {
+  const { path, message, code } = firstIssue(parsed.error);
+  throw new InvalidSpecError("invalid_spec", `${method}: ${path || "(root)"}: ${message}`, {
     path,
-    rule: issue?.code ?? "invalid",
+    rule: code,
     issues: parsed.error.issues,
   });
+}
+
+/** Checks a worker's result with the method's zod schema; throws ProtocolError naming the field. */
+function checkResult<M extends MethodName>(method: M, result: unknown): ResultOf<M> {
+  const parsed = METHODS[method].result.safeParse(result);
+  if (parsed.success) return parsed.data as ResultOf<M>;
+  const { path, message, code } = firstIssue(parsed.error);
+  throw new ProtocolError("protocol", `${method} result: ${path || "(root)"}: ${message}`, {
+    path,
+    rule: code,
+    issues: parsed.error.issues,
+  });
+}
+
+/** Types a raw event by its method's event table, or says why it does not fit. */
+function checkEvent<M extends MethodName>(
+  method: M,
+  raw: WorkerEvent,
+  validate: boolean,
+): { event: EventOf<M> } | { error: ProtocolError } {
+  const table = (METHOD_EVENTS as Record<string, Record<string, z.ZodType>>)[method];
+  const schema = table?.[raw.event];
+  if (!schema) {
+    const known = Object.keys(table ?? {});
+    return {
+      error: new ProtocolError("protocol", `${method} streamed an undeclared event kind ${JSON.stringify(raw.event)}`, {
+        event: raw.event,
+        known,
+      }),
+    };
+  }
+  if (!validate) return { event: raw as EventOf<M> };
+  const parsed = schema.safeParse(raw.data);
+  if (parsed.success) return { event: { event: raw.event, data: parsed.data, tensors: raw.tensors } as EventOf<M> };
+  const { path, message, code } = firstIssue(parsed.error);
+  return {
+    error: new ProtocolError("protocol", `${method} event ${raw.event}: ${path || "(root)"}: ${message}`, {
+      event: raw.event,
+      path,
+      rule: code,
+      issues: parsed.error.issues,
+    }),
+  };
 }
 
 /** A connected worker: typed methods over a signed connection. */
@@ -45,24 +105,49 @@ export class Worker {
     this.connection = connection;
   }
 
-  /** Calls `method`, validating params and result with the wire schemas. */
+  /**
+   * Calls `method`, validating params, events and result with the wire schemas. An event
+   * or result that breaks its schema cancels the call, which rejects with ProtocolError.
+   */
   async request<M extends MethodName>(
     method: M,
     params: ParamsOf<M>,
-    options: TypedCallOptions = {},
+    options: TypedCallOptions<M> = {},
   ): Promise<Reply<ResultOf<M>>> {
-    const sent = options.validate === false ? params : checkParams(method, params);
-    const reply = await this.connection.call(method, sent as Record<string, unknown>, options);
-    return { result: METHODS[method].result.parse(reply.result) as ResultOf<M>, tensors: reply.tensors };
+    const { validate = true, onEvent, signal, ...call } = options;
+    const sent = validate ? checkParams(method, params) : params;
+    const broken = new AbortController();
+    let failure: ProtocolError | undefined;
+    const onRaw = (raw: WorkerEvent) => {
+      if (failure) return;
+      const checked = checkEvent(method, raw, validate);
+      if ("error" in checked) {
+        failure = checked.error;
+        broken.abort(failure);
+        return;
+      }
+      onEvent?.(checked.event);
+    };
+    try {
+      const reply = await this.connection.call(method, sent as Record<string, unknown>, {
+        ...call,
+        signal: signal ? AbortSignal.any([signal, broken.signal]) : broken.signal,
+        onEvent: onRaw,
+      });
+      const result = validate ? checkResult(method, reply.result) : (reply.result as ResultOf<M>);
+      return { result, tensors: reply.tensors };
+    } catch (err) {
+      throw failure ?? err;
+    }
   }
 
-  /** Like `request`, but the events arrive as an async iterable alongside the result. */
+  /** Like `request`, as a CallStream: await it for the result, or iterate its typed events. */
   stream<M extends MethodName>(
     method: M,
     params: ParamsOf<M>,
-    options: TypedCallOptions = {},
-  ): CallStream<ResultOf<M>> {
-    return streamCall((onEvent) =>
+    options: TypedCallOptions<M> = {},
+  ): CallStream<ResultOf<M>, EventOf<M>> {
+    return new CallStream<ResultOf<M>, EventOf<M>>((onEvent) =>
       this.request(method, params, {
         ...options,
         onEvent: (e) => {
@@ -74,39 +159,42 @@ export class Worker {
   }
 
   /** Versions, devices, workspace and message counters of the worker. */
-  async info(options?: TypedCallOptions): Promise<ResultOf<"info">> {
+  async info(options?: RequestOptions): Promise<ResultOf<"info">> {
     return (await this.request("info", {}, options)).result;
   }
 
   /** Sends tensors and gets them back unchanged (a transport check). */
-  async echo(tensors: Record<string, Tensor>, options: TypedCallOptions = {}): Promise<Record<string, Tensor>> {
+  async echo(tensors: Record<string, Tensor>, options: RequestOptions = {}): Promise<Record<string, Tensor>> {
     return (await this.request("echo", {}, { ...options, tensors })).tensors;
   }
 
   /** A cancellable long request that streams progress events (for tests and demos). */
-  sleep(params: ParamsOf<"sleep">, options?: TypedCallOptions): CallStream<ResultOf<"sleep">> {
+  sleep(params: ParamsOf<"sleep">, options?: RequestOptions): CallStream<ResultOf<"sleep">, EventOf<"sleep">> {
     return this.stream("sleep", params, options);
   }
 
   /** Builds a model (dense or MoE) on the worker from a spec. */
-  async createModel(spec: ModelSpec, options: TypedCallOptions & { device?: string } = {}): Promise<Model> {
+  async createModel(spec: ModelSpec, options: RequestOptions & { device?: string } = {}): Promise<Model> {
     const { device, ...call } = options;
     return new Model(this, (await this.request("model.create", { spec, device }, call)).result);
   }
 
   /** Loads a checkpoint written by `Model.save` (path inside the worker's workspace). */
-  async loadModel(path: string, options: TypedCallOptions & { device?: string } = {}): Promise<Model> {
+  async loadModel(path: string, options: RequestOptions & { device?: string } = {}): Promise<Model> {
     const { device, ...call } = options;
     return new Model(this, (await this.request("model.load", { path, device }, call)).result);
   }
 
   /** Builds a data set on the worker; `tensors` data sets name tensors passed in `options.tensors`. */
-  async createDataset(spec: DataSpec, options: TypedCallOptions = {}): Promise<Dataset> {
+  async createDataset(
+    spec: DataSpec,
+    options: RequestOptions & { tensors?: Record<string, Tensor> } = {},
+  ): Promise<Dataset> {
     return new Dataset(this, (await this.request("data.create", { spec }, options)).result);
   }
 
   /** A trainer for `model` on `data`'s train split (val split for epoch-end evaluation). */
-  async createTrainer(model: Model, data: Dataset, spec: TrainerSpec, options?: TypedCallOptions): Promise<Trainer> {
+  async createTrainer(model: Model, data: Dataset, spec: TrainerSpec, options?: RequestOptions): Promise<Trainer> {
     const params = { model: model.handle, data: data.handle, spec };
     return new Trainer(this, (await this.request("trainer.create", params, options)).result);
   }
@@ -114,7 +202,7 @@ export class Worker {
   /** Continues a trainer from its checkpoint, exactly where it stopped. */
   async resumeTrainer(
     path: string,
-    options: TypedCallOptions & { model?: Model; data?: Dataset } = {},
+    options: RequestOptions & { model?: Model; data?: Dataset } = {},
   ): Promise<{ trainer: Trainer; model: Model }> {
     const { model, data, ...call } = options;
     const params = { path, model: model?.handle, data: data?.handle };
@@ -130,7 +218,7 @@ export class Worker {
     x: Tensor,
     y: Tensor,
     attack: AttackRequestSpec,
-    options: TypedCallOptions = {},
+    options: RequestOptions = {},
   ): Promise<ResultOf<"attack"> & { xAdv: Tensor<"float32"> }> {
     const reply = await this.request("attack", { model: model.handle, attack }, { ...options, tensors: { x, y } });
     return { ...reply.result, xAdv: reply.tensors.x_adv as Tensor<"float32"> };
@@ -145,8 +233,8 @@ export class Worker {
     model: Model,
     data: Dataset | { x: Tensor; y: Tensor },
     spec: EvaluationSpec = {},
-    options: TypedCallOptions & { split?: "train" | "val" | "test" } = {},
-  ): CallStream<EvaluationReport> {
+    options: RequestOptions & { split?: "train" | "val" | "test" } = {},
+  ): CallStream<EvaluationReport, EventOf<"evaluate">> {
     const { split, ...call } = options;
     if (data instanceof Dataset) {
       return this.stream("evaluate", { model: model.handle, data: data.handle, split, spec }, call);

@@ -1,6 +1,6 @@
 // Trainer specs: method, training attack, optimizers and schedules, AdvMoE phases, run control.
 import { z } from "zod";
-import { EvaluationSpec } from "./evaluation.js";
+import { EvaluationReport, EvaluationSpec } from "./evaluation.js";
 
 /** Training methods; each is a policy over phases and losses of the one training engine. */
 export const TRAINING_METHODS = ["standard", "pgd-at", "trades", "at-moe", "advmoe"] as const;
@@ -228,20 +228,65 @@ export const TrainerSpec = z
 export type TrainerSpec = z.input<typeof TrainerSpec>;
 export type ResolvedTrainerSpec = z.output<typeof TrainerSpec>;
 
-/** One step's metrics (the engine reports more fields than these, all numbers or strings). */
+/** What the engine may add beyond the known fields: a number, or a named group of numbers. */
+const ExtraMetric = z.union([z.number(), z.null(), z.record(z.string(), z.number())]);
+const LearningRates = z
+  .record(z.string(), z.number())
+  .describe("Learning rate per optimizer ('model'; for advmoe 'router' and 'expert').");
+
+/** One epoch's averages, as `epoch` events and run results report them. */
+export const EpochSummary = z
+  .object({
+    epoch: z.int().min(0).describe("Index of the epoch that ended (0-based)."),
+    epochs_completed: z.int().min(0),
+    global_step: z.int().min(0),
+    steps: z.int().min(0).describe("Steps taken in this epoch."),
+    loss: z.number().describe("Mean training loss over the epoch's steps."),
+    clean_acc: z.number().nullable().describe("Training accuracy on clean inputs; null when not measured."),
+    adv_acc: z.number().nullable().describe("Training accuracy on adversarial inputs; null when not measured."),
+    expert_load: z
+      .array(z.number())
+      .nullable()
+      .optional()
+      .describe("Mean share of routing decisions per expert over the epoch; null for dense models."),
+    time_s: z.number().min(0).describe("Seconds spent in steps."),
+    images_per_s: z.number().nullable(),
+    lr: LearningRates,
+    eval: EvaluationReport.optional().describe("The epoch-end evaluation on the validation split, when one ran."),
+    stopped: z.boolean().optional().describe("trainer.epoch: whether the epoch was cut short."),
+    steps_run: z.int().min(0).optional().describe("trainer.epoch: steps this call ran."),
+  })
+  .catchall(ExtraMetric);
+
+/** One step's metrics: a known core, plus any further numbers the engine reports. */
 export const StepMetrics = z
   .object({
-    phase: z.string(),
-    step: z.int(),
-    epoch: z.int(),
-    loss: z.number().nullable(),
-    clean_acc: z.number().nullable().optional(),
-    adv_acc: z.number().nullable().optional(),
-    grad_norm: z.number().nullable().optional(),
-    step_time_s: z.number(),
-    epoch_end: z.boolean(),
+    phase: z.string().describe("'joint', or for advmoe 'router' / 'expert'."),
+    step: z.int().min(1).describe("Global step count after this step."),
+    epoch: z.int().min(0),
+    batch: z.int().min(0).describe("Index of the batch within its epoch."),
+    loss: z.number(),
+    terms: z
+      .record(z.string(), z.number())
+      .describe("The loss's named terms (e.g. 'ce', 'kl', 'router_ce', 'balance_loss')."),
+    clean_acc: z.number().nullable(),
+    adv_acc: z.number().nullable(),
+    router_entropy: z.number().nullable().describe("Mean entropy of the router's probabilities, nats."),
+    balance: z
+      .record(z.string(), z.number())
+      .nullable()
+      .optional()
+      .describe("Balance diagnostics of the routing (e.g. 'switch', 'entropy'), whether or not trained on."),
+    expert_load: z.array(z.number()).nullable().describe("Share of routing decisions per expert (clean inputs)."),
+    expert_load_adv: z.array(z.number()).nullable().describe("The same on the adversarial inputs."),
+    grad_norm: z.number().nullable(),
+    lr: LearningRates,
+    step_time_s: z.number().min(0),
+    images_per_s: z.number().nullable(),
+    epoch_end: z.boolean().describe("Whether this step ended an epoch."),
+    epoch_summary: EpochSummary.optional().describe("The summary of the epoch this step ended."),
   })
-  .passthrough();
+  .catchall(ExtraMetric);
 
 /** What the worker reports about a trainer it holds. */
 export const TrainerDescription = z
@@ -286,10 +331,11 @@ export const TrainerRunParams = z
   .strict();
 export const TrainerRunResult = z
   .object({
-    epochs: z.array(z.record(z.string(), z.unknown())).describe("One summary per completed epoch."),
-    epochs_completed: z.int(),
+    stopped: z.boolean().optional().describe("Whether the run was cut short (a cancelled run rejects instead)."),
+    epochs: z.array(EpochSummary).describe("One summary per completed epoch."),
+    epochs_completed: z.int().min(0),
   })
-  .passthrough();
+  .strict();
 export const TrainerSetParams = z
   .object({
     handle: z.string().describe("A trainer handle."),

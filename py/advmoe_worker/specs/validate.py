@@ -10,31 +10,13 @@ import copy
 import functools
 import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..errors import NotFoundError, SpecError
-
-SCHEMA_DIR_ENV = "ADVMOE_SCHEMA_DIR"
-
-
-def schema_dir() -> Path:
-    """`$ADVMOE_SCHEMA_DIR`, else the repository's `schemas/` next to the `py/` folder."""
-    env = os.environ.get(SCHEMA_DIR_ENV)
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [here.parents[3] / "schemas", here.parents[1] / "schemas"]
-    for path in candidates:
-        if (path / "specs").is_dir():
-            return path
-    raise FileNotFoundError(
-        f"no generated JSON schemas found (looked in {[str(p) for p in candidates]}); "
-        f"set {SCHEMA_DIR_ENV} to the folder that holds specs/ and methods/"
-    )
+from ..schema_files import schema_dir
 
 
 @functools.cache

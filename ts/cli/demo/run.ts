@@ -3,7 +3,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import type { WorkerEvent } from "../../client/connection.js";
 import type { Dataset } from "../../client/data.js";
 import { type SpawnedWorker, spawnWorker } from "../../launcher/spawn.js";
 import { expertLoadChart, renderSvg, robustAccuracyChart } from "./charts.js";
@@ -131,41 +130,34 @@ async function runOne(worker: SpawnedWorker, data: Dataset, job: Job, settings: 
   const history: EpochPoint[] = [];
   const trainWarnings: RunRecord["trainWarnings"] = [];
   const t0 = Date.now();
-  const onEvent = (event: WorkerEvent) => {
+  const run = trainer.run({ epochs: settings.epochs });
+  for await (const event of run) {
     if (event.event === "epoch") {
-      const e = event.data as {
-        epoch: number;
-        loss: number | null;
-        clean_acc: number | null;
-        adv_acc: number | null;
-        expert_load: number[] | null;
-        eval?: { summary: { sa: number; ra: Record<string, number> } };
-      };
+      const e = event.data;
       const valRa = e.eval ? (Object.values(e.eval.summary.ra)[0] ?? null) : null;
       history.push({
         epoch: e.epoch,
         loss: e.loss,
         trainCleanAcc: e.clean_acc,
         trainAdvAcc: e.adv_acc,
-        expertLoad: e.expert_load,
+        expertLoad: e.expert_load ?? null,
         valSa: e.eval?.summary.sa ?? null,
         valRa,
       });
       const load = e.expert_load ? ` load ${e.expert_load.map((x) => (100 * x).toFixed(0)).join("/")}` : "";
       console.log(
-        `${tag} epoch ${e.epoch + 1}/${settings.epochs}: loss ${e.loss?.toFixed(3)}, train adv ${pct(e.adv_acc)}, ` +
+        `${tag} epoch ${e.epoch + 1}/${settings.epochs}: loss ${e.loss.toFixed(3)}, train adv ${pct(e.adv_acc)}, ` +
           `val SA ${pct(e.eval?.summary.sa)} RA ${pct(valRa)}${load} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
       );
     } else if (event.event === "warning") {
-      const w = event.data as { code?: string; message: string };
-      trainWarnings.push({ code: w.code ?? "warning", message: w.message });
-      console.log(`${tag} warning: ${w.message}`);
+      trainWarnings.push({ code: event.data.code, message: event.data.message });
+      console.log(`${tag} warning: ${event.data.message}`);
     }
-  };
-  await trainer.run({ epochs: settings.epochs, onEvent }).result;
+  }
+  await run;
   const trainSeconds = (Date.now() - t0) / 1000;
   const t1 = Date.now();
-  const report = (await worker.evaluate(model, data, evaluation(settings), { split: "test" }).result).result;
+  const report = await worker.evaluate(model, data, evaluation(settings), { split: "test" });
   const evalSeconds = (Date.now() - t1) / 1000;
   const macs = (await model.describe()).macs;
   await trainer.delete();
