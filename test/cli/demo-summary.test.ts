@@ -4,6 +4,7 @@ import { DEFAULT_SETTINGS } from "../../ts/cli/demo/contenders.js";
 import type { JobReport, RunRecord } from "../../ts/cli/demo/record.js";
 import { renderMarkdown } from "../../ts/cli/demo/summary.js";
 import type { EvaluationReport } from "../../ts/schemas/evaluation.js";
+import { vegaLiteErrors } from "../display/vega-lite.js";
 
 /** A run whose report holds just what the summary reads. */
 function run(key: string, name: string, seed: number, sa: number, ra: number, load: number[] | null): RunRecord {
@@ -111,5 +112,11 @@ describe("the main job's report", () => {
       expect(svg).toContain("AdvMoE");
     }
     expect(await renderSvg(robustAccuracyChart(REPORT))).toContain("Dense TRADES");
+  });
+
+  it("charts are valid Vega-Lite", async () => {
+    expect(await vegaLiteErrors(robustAccuracyChart(REPORT))).toEqual([]);
+    expect(await vegaLiteErrors(expertLoadChart(REPORT))).toEqual([]);
+    expect(await vegaLiteErrors({ ...expertLoadChart(REPORT), mark: "nonsense" })).not.toEqual([]);
   });
 });

@@ -1,11 +1,11 @@
-// Checks a Vega-Lite spec the two ways a notebook would meet it: against the published v5
+// Checks a Vega-Lite spec the two ways a notebook would meet it: against the published
 // JSON Schema (shipped with the vega-lite package), and by compiling it to Vega.
 import { createRequire } from "node:module";
 import { execa } from "execa";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { resolvePython } from "../../ts/launcher/python.js";
 
-const schemaPath = createRequire(import.meta.url).resolve("vega-lite/build/vega-lite-schema.json");
+const schemaPath = createRequire(import.meta.url).resolve("vega-lite/vega-lite-schema.json");
 
 const VALIDATE = `
 import json, sys
