@@ -12,6 +12,7 @@ import { Signer } from "../protocol/signing.js";
 import type { TransportFactory } from "../transport/transport.js";
 import { zeromqTransport } from "../transport/zeromq.js";
 import { PACKAGE_ROOT, resolvePython } from "./python.js";
+import { checkRestartPolicy, type RestartPolicy, SupervisedWorker } from "./supervisor.js";
 
 /** Where a worker log line came from. */
 export type LogStream = "stderr" | "stdout";
@@ -41,6 +42,8 @@ export interface SpawnOptions extends ConnectionOptions {
   readyTimeoutMs?: number;
   /** Opens the transport. Default: the native zeromq DEALER. */
   transportFactory?: TransportFactory;
+  /** Respawn the worker when its process dies, within this budget (see SupervisedWorker). */
+  restart?: RestartPolicy;
 }
 
 const STDERR_LINES = 50;
@@ -112,9 +115,20 @@ function parseReady(line: string, signer: Signer): { endpoint: string } | undefi
 
 /**
  * Starts `python -m advmoe_worker` with a fresh key and a private endpoint, waits for its
- * signed ready line and returns a connected worker. Use with `await using`.
+ * signed ready line and returns a connected worker. Use with `await using`. With `restart`
+ * the worker is supervised: a dead process is replaced by a new one (SupervisedWorker).
  */
-export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWorker> {
+export function spawnWorker(options: SpawnOptions & { restart: RestartPolicy }): Promise<SupervisedWorker>;
+export function spawnWorker(options?: SpawnOptions): Promise<SpawnedWorker>;
+export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWorker | SupervisedWorker> {
+  if (!options.restart) return launchWorker(options);
+  const policy = checkRestartPolicy(options.restart);
+  const once = { ...options, restart: undefined };
+  return new SupervisedWorker(await launchWorker(once), once, policy, launchWorker);
+}
+
+/** Starts one worker process and connects to it. */
+async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const python = resolvePython(options.python);
   const key = randomBytes(32);
   const signer = new Signer(key);
