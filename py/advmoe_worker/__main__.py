@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--log-level", default=os.environ.get("ADVMOE_LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--nproc-per-node",
+        type=int,
+        default=None,
+        help="run N ranks on this machine under torchrun (one per GPU; gloo on the CPU)",
+    )
     return p.parse_args(argv)
 
 
@@ -75,6 +81,12 @@ def _is_loopback(endpoint: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.nproc_per_node is not None:
+        if args.nproc_per_node < 1:
+            sys.exit(f"advmoe_worker: --nproc-per-node must be >= 1, got {args.nproc_per_node}")
+        from .launch import run_under_torchrun
+
+        sys.exit(run_under_torchrun(args.nproc_per_node, sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         stream=sys.stderr, level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -86,7 +98,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     _load_methods()
+    from . import distributed
     from .server.builtin import _devices
+
+    ranks = None
+    if distributed.launched_by_torchrun():
+        args.device = str(distributed.init_from_env(args.device))
+        ranks = {
+            "backend": distributed.backend(),
+            "world_size": distributed.world_size(),
+            "pids": distributed.gather_objects(os.getpid()),
+        }
+        if distributed.rank() != 0:
+            from .server.ranks import Follower
+
+            Follower(
+                ServerConfig(bind="", key=key, workspace=Path(args.workspace), device=args.device)
+            ).follow()
+            return
 
     server = Server(
         ServerConfig(
@@ -101,6 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     server.devices = _devices()
+    if ranks is not None:
+        from .server.ranks import relay
+
+        server.relay = relay
+        server.ranks = ranks
     endpoint = server.bind()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stop())

@@ -42,6 +42,11 @@ export interface SpawnOptions extends ConnectionOptions {
   readyTimeoutMs?: number;
   /** Opens the transport. Default: the native zeromq DEALER. */
   transportFactory?: TransportFactory;
+  /**
+   * Ranks on this machine under torchrun (`--nproc-per-node`): rank 0 serves, every rank
+   * computes; NCCL on GPUs (one per rank), gloo on the CPU. Default: one process, no torchrun.
+   */
+  nprocPerNode?: number;
   /** Respawn the worker when its process dies, within this budget (see SupervisedWorker). */
   restart?: RestartPolicy;
 }
@@ -142,6 +147,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   if (options.maxMessageBytes) args.push("--max-message-bytes", String(options.maxMessageBytes));
   if (options.requireFullMac) args.push("--require-full-mac");
   if (options.fullMac) args.push("--full-mac");
+  if (options.nprocPerNode !== undefined) args.push("--nproc-per-node", String(options.nprocPerNode));
   args.push(...(options.args ?? []));
   const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
 
