@@ -64,6 +64,7 @@ export type {
   StepEvent,
   StreamingMethod,
   SupervisorEvent,
+  SupervisorEventData,
   TrainingEvent,
 } from "./schemas/events.js";
 export { EVENTS, GaveUpEvent, METHOD_EVENTS, RestartEvent, SUPERVISOR_EVENTS } from "./schemas/events.js";

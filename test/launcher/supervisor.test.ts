@@ -2,14 +2,11 @@ import { describe, expect, it } from "vitest";
 import { spawnWorker } from "../../ts/launcher/spawn.js";
 import type { SupervisedWorker } from "../../ts/launcher/supervisor.js";
 import { InvalidSpecError, StaleHandleError, WorkerDiedError } from "../../ts/protocol/errors.js";
-import { GaveUpEvent, RestartEvent, type SupervisorEvent } from "../../ts/schemas/events.js";
+import { GaveUpEvent, RestartEvent, type SupervisorEvent, type SupervisorEventData } from "../../ts/schemas/events.js";
 
 const DATA = { kind: "synthetic", num_classes: 3, size: 8, channels: 3, train_size: 16, test_size: 8 } as const;
 
-function next<K extends SupervisorEvent["event"]>(
-  worker: SupervisedWorker,
-  kind: K,
-): Promise<Extract<SupervisorEvent, { event: K }>["data"]> {
+function next<K extends SupervisorEvent["event"]>(worker: SupervisedWorker, kind: K): Promise<SupervisorEventData<K>> {
   return new Promise((resolve) => {
     const off = worker.on(kind, (data) => {
       off();

@@ -2,7 +2,7 @@
 import type { Connection } from "../client/connection.js";
 import { type PythonChoice, Worker } from "../client/worker.js";
 import { CancelledError, InvalidSpecError, WorkerClosedError, WorkerDiedError } from "../protocol/errors.js";
-import { GaveUpEvent, RestartEvent, type SupervisorEvent } from "../schemas/events.js";
+import { GaveUpEvent, RestartEvent, type SupervisorEvent, type SupervisorEventData } from "../schemas/events.js";
 import type { SpawnedWorker, SpawnOptions } from "./spawn.js";
 
 /** When and how often a dead worker is respawned. */
@@ -14,7 +14,7 @@ export interface RestartPolicy {
 }
 
 type Launch = (options: SpawnOptions) => Promise<SpawnedWorker>;
-type Listener<K extends SupervisorEvent["event"]> = (data: Extract<SupervisorEvent, { event: K }>["data"]) => void;
+type Listener<K extends SupervisorEvent["event"]> = (data: SupervisorEventData<K>) => void;
 
 const MAX_BACKOFF_MS = 60_000;
 

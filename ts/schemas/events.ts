@@ -141,6 +141,9 @@ export const SUPERVISOR_EVENTS = { restart: RestartEvent, gave_up: GaveUpEvent }
   z.ZodType
 >;
 
+/** The data of a supervised worker's event of kind `K`. */
+export type SupervisorEventData<K extends keyof typeof SUPERVISOR_EVENTS> = z.output<(typeof SUPERVISOR_EVENTS)[K]>;
+
 /** One event of a supervised worker, discriminated by `event`. */
 export type SupervisorEvent = {
   [K in keyof typeof SUPERVISOR_EVENTS]: { event: K; data: z.output<(typeof SUPERVISOR_EVENTS)[K]> };
