@@ -3,6 +3,7 @@ import { spawnWorker } from "../../ts/launcher/spawn.js";
 import { WorkerDiedError } from "../../ts/protocol/errors.js";
 import { tensor } from "../../ts/protocol/tensor.js";
 import type { DataSpec } from "../../ts/schemas/data.js";
+import type { EvaluationReport, EvaluationSpec } from "../../ts/schemas/evaluation.js";
 import type { ModelSpec } from "../../ts/schemas/model.js";
 import type { TrainerSpec } from "../../ts/schemas/trainer.js";
 
@@ -31,19 +32,25 @@ const probe = tensor(
   [4, 3, 8, 8],
 );
 
-async function trainedLogits(nprocPerNode?: number): Promise<Float32Array> {
+// A deterministic attack (no random start): per sample, the same on a shard as on the batch.
+const EVAL: EvaluationSpec = { batch_size: 7, attacks: [{ name: "pgd", steps: 2, random_start: false }] };
+
+async function trainAndEvaluate(nprocPerNode?: number): Promise<{ logits: Float32Array; report: EvaluationReport }> {
   await using worker = await spawnWorker({ threads: 1, nprocPerNode });
   const model = await worker.createModel(MODEL);
-  const trainer = await worker.createTrainer(model, await worker.createDataset(DATA), TRAINER);
+  const data = await worker.createDataset(DATA);
+  const trainer = await worker.createTrainer(model, data, TRAINER);
   const { epochs } = await trainer.run();
   expect(epochs[0]?.steps).toBe(4);
-  return (await model.predict(probe)).logits.data as Float32Array;
+  const logits = (await model.predict(probe)).logits.data as Float32Array;
+  return { logits, report: await worker.evaluate(model, data, EVAL, { split: "test" }) };
 }
 
 describe("more than one process through torchrun", () => {
   it("two gloo ranks train on global batch B as one process trains on batch B", async () => {
-    const one = await trainedLogits();
-    const two = await trainedLogits(2);
+    const single = await trainAndEvaluate();
+    const ranks = await trainAndEvaluate(2);
+    const [one, two] = [single.logits, ranks.logits];
     // Each rank takes half of every batch, BatchNorm uses the statistics of the whole batch
     // (GlobalBatchNorm2d) and DDP averages the halves' gradients, so both runs compute the
     // same update; only the order of float32 sums differs (the batch mean as two half-sums,
@@ -54,6 +61,11 @@ describe("more than one process through torchrun", () => {
     expect(two.length).toBe(one.length);
     const gap = Math.max(...one.map((v, i) => Math.abs(v - (two[i] as number))));
     expect(gap).toBeLessThan(1e-4);
+    // Evaluation: each rank takes its part of every batch (7 = 4 + 3), the counts are summed.
+    expect(ranks.report.samples).toBe(16);
+    expect(ranks.report.clean.accuracy).toBe(single.report.clean.accuracy);
+    expect(ranks.report.summary.ra).toEqual(single.report.summary.ra);
+    expect(ranks.report.clean.expert_load).toEqual(single.report.clean.expert_load);
   }, 180_000);
 
   it("reports its ranks, and the death of one rank reaches the client as WorkerDiedError", async () => {
