@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     server.devices = _devices()
     if ranks is not None:
-        from .server.ranks import relay
+        from .server.ranks import relay_for
 
-        server.relay = relay
+        server.relay = relay_for(server)
         server.ranks = ranks
     endpoint = server.bind()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,21 +20,31 @@ STOP = None  # what rank 0 relays when it stops serving
 EXIT_LOST_PEER = 75  # EX_TEMPFAIL: the group lost a rank; a restart may succeed
 
 
-def relay(
-    method: str | None,
-    params: Any = None,
-    tensors: dict[str, torch.Tensor] | None = None,
-    handler: Handler | None = None,
-) -> Handler | None:
-    """Rank 0, on its compute thread: hands a request about to run to every other rank.
+def relay_for(server: Server) -> Callable[..., Handler | None]:
+    """Rank 0's relay: on its compute thread, hands each request about to run to every other rank.
 
-    Returns the handler to run on rank 0, guarded (see `guarded`).
+    With the request goes the list of rank 0's live handles: `object.delete` is answered on
+    the socket thread, which must not run collectives, so the other ranks learn of deletions
+    this way and drop the same objects. The relay returns the handler to run on rank 0,
+    guarded (see `guarded`); relaying `None` tells the other ranks to stop.
     """
-    if method is None:
-        distributed.broadcast_object(STOP)
-        return None
-    distributed.broadcast_object({"method": method, "params": params, "tensors": tensors or {}})
-    return guarded(handler) if handler is not None else None
+
+    def relay(
+        method: str | None,
+        params: Any = None,
+        tensors: dict[str, torch.Tensor] | None = None,
+        handler: Handler | None = None,
+    ) -> Handler | None:
+        if method is None:
+            distributed.broadcast_object(STOP)
+            return None
+        live = [h for h, _, _ in server.objects.items()]
+        distributed.broadcast_object(
+            {"method": method, "params": params, "tensors": tensors or {}, "live": live}
+        )
+        return guarded(handler) if handler is not None else None
+
+    return relay
 
 
 # What gloo and NCCL raise when a peer is gone; gloo raises a bare RuntimeError naming its transport.
@@ -85,6 +96,10 @@ class Follower(Server):
             command = distributed.broadcast_object(None)
             if command is STOP:
                 return
+            live = set(command["live"])
+            for handle, _, _ in self.objects.items():
+                if handle not in live:
+                    self.objects.delete(handle)
             method = command["method"]
             ctx = CallContext(self, b"", None, method)
             self._run(ctx, guarded(METHODS.get(method).handler), command["params"], command["tensors"])
