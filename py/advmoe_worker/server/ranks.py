@@ -18,6 +18,9 @@ log = logging.getLogger("advmoe_worker")
 
 STOP = None  # what rank 0 relays when it stops serving
 EXIT_LOST_PEER = 75  # EX_TEMPFAIL: the group lost a rank; a restart may succeed
+# Methods that touch no object and no collective run on rank 0 alone: a cancelled `sleep`
+# would otherwise keep the other ranks, which never see the cancel, sleeping on.
+RANK_0_ONLY = frozenset({"sleep"})
 
 
 def relay_for(server: Server) -> Callable[..., Handler | None]:
@@ -38,6 +41,8 @@ def relay_for(server: Server) -> Callable[..., Handler | None]:
         if method is None:
             distributed.broadcast_object(STOP)
             return None
+        if method in RANK_0_ONLY:
+            return handler
         live = [h for h, _, _ in server.objects.items()]
         distributed.broadcast_object(
             {"method": method, "params": params, "tensors": tensors or {}, "live": live}
