@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import BadTensorError
+from .limits import MAX_DIMS, MAX_SHAPE_PRODUCT
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -69,6 +70,14 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
         )
     dtype = DTYPES[dtype_name]
     itemsize = torch.empty((), dtype=dtype).element_size()
+    # Checked before torch sees the shape: a zero-sized tensor's strides are still the
+    # products of the other dimensions, and [0, 2**62, 2**62] overflows them.
+    if len(shape) > MAX_DIMS or math.prod(max(d, 1) for d in shape) > MAX_SHAPE_PRODUCT:
+        raise BadTensorError(
+            f"tensor {name!r}: a shape has at most {MAX_DIMS} dimensions whose non-zero sizes "
+            f"multiply to at most 2**48, got {str(shape)[:100]}",
+            {"tensor": name, "rule": "shape_bounds", "max_dims": MAX_DIMS},
+        )
     expected = itemsize * math.prod(shape)
     if buf.nbytes != expected:
         raise BadTensorError(
