@@ -3,8 +3,8 @@
 `python -m advmoe_worker.keys DIR` writes a fresh set (signing key, CURVE key pair) into
 DIR with mode 0600, for a worker reached over a network (README, Docker).
 
-Each secret is read from a file named by a flag or an `..._FILE` variable, else from the
-variable itself, so a container can take either a mounted secret or an environment value.
+Each secret is read from the file a flag names, else from its variable, else from the
+file its `..._FILE` variable names: a container takes a mounted secret or a value.
 """
 
 from __future__ import annotations
@@ -29,18 +29,20 @@ class KeySetupError(ValueError):
 
 
 def _read(file_arg: str | None, file_env: str, value_env: str) -> tuple[str, str]:
-    """The secret's text and where it came from."""
-    path = file_arg or os.environ.get(file_env)
+    """The secret's text and where it came from: the flag's file, else the variable,
+    else the variable's file (so `-e ADVMOE_KEY=...` beats the image's default file)."""
+    value = os.environ.get(value_env, "").strip()
+    path = file_arg or (None if value else os.environ.get(file_env))
     if path:
         try:
             return Path(path).read_text().strip(), path
         except OSError as exc:
             raise KeySetupError(f"cannot read {path}: {exc.strerror}") from None
-    return os.environ.get(value_env, "").strip(), f"${value_env}"
+    return value, f"${value_env}"
 
 
 def signing_key(key_file: str | None = None) -> bytes:
-    """The HMAC key: `--key-file`, else `$ADVMOE_KEY_FILE`, else `$ADVMOE_KEY` (hex)."""
+    """The HMAC key (hex): `--key-file`, else `$ADVMOE_KEY`, else `$ADVMOE_KEY_FILE`."""
     text, source = _read(key_file, KEY_FILE_ENV, KEY_ENV)
     if not text:
         raise KeySetupError(f"no signing key: set {KEY_ENV} (hex), {KEY_FILE_ENV} or pass --key-file")
