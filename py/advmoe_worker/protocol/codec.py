@@ -71,12 +71,12 @@ def parse_header(raw: Any) -> dict[str, Any]:
         raise BadMessageError(f"header is not valid msgpack: {type(exc).__name__} {exc}"[:300]) from None
     if not isinstance(header, dict):
         raise BadMessageError("header must be a msgpack map")
-    check_structure(header)
     return header
 
 
 def check_header(header: dict[str, Any]) -> dict[str, Any]:
-    """Checks version, kind and id; raises BadMessageError or UnsupportedVersionError."""
+    """Checks bounds, version, kind and id; raises BadMessageError or UnsupportedVersionError."""
+    check_structure(header)
     version = header.get("v")
     if version != PROTOCOL_VERSION:
         raise UnsupportedVersionError(
