@@ -14,8 +14,8 @@ import msgpack
 import pytest
 import torch
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 from worker_process import WorkerProcess
+from zmq.utils.monitor import recv_monitor_message
 
 from advmoe_worker.protocol.limits import MAX_DEPTH
 
@@ -204,9 +204,10 @@ def test_eight_concurrent_clients_each_get_only_their_own_1000_echoes(worker):
 
 
 def test_an_unencodable_reply_becomes_an_internal_error(monkeypatch, tmp_path):
+    from worker_process import Client
+
     from advmoe_worker.server import Server, ServerConfig, builtin  # noqa: F401  (registers info)
     from advmoe_worker.server.methods import METHODS, MethodEntry
-    from worker_process import Client
 
     def unencodable(ctx, params, tensors):
         return {"big": 2**70}
