@@ -56,7 +56,7 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
         raise BadTensorError(f"tensor {name!r}: table entry must be a map", {"tensor": name})
     dtype_name = entry.get("dtype")
     shape = entry.get("shape")
-    if dtype_name not in DTYPES:
+    if not isinstance(dtype_name, str) or dtype_name not in DTYPES:
         raise BadTensorError(
             f"tensor {name!r}: dtype {dtype_name!r} is not one of {sorted(DTYPES)}",
             {"tensor": name, "dtype": dtype_name, "known": sorted(DTYPES)},

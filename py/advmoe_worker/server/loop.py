@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..protocol import PROTOCOL_VERSION, ReplayGuard, Signer, decode, encode
 from ..protocol.codec import check_header, parse_header
-from ..protocol.limits import MAX_TENSORS
+from ..protocol.limits import INT_MAX, INT_MIN, MAX_TENSORS, check_structure
 from ..specs import validate_method_params
 from .context import CallContext
 from .methods import METHODS
@@ -324,9 +324,9 @@ class Server:
 
     def _reply_error(self, identity: bytes, request_id: Any, exc: WorkerError) -> None:
         self.stats.errors += 1
-        if not isinstance(request_id, int) or isinstance(request_id, bool):
+        if not _is_id(request_id):
             request_id = None
-        self.send(identity, {"kind": "error", "id": request_id, "error": exc.to_wire()})
+        self.send(identity, {"kind": "error", "id": request_id, "error": _sendable(exc.to_wire())})
 
     def send(
         self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
@@ -364,6 +364,28 @@ class Server:
                 log.warning("could not send to a peer: %s", exc)
 
 
+def _is_id(value: Any) -> bool:
+    """An id a reply can quote: an int64 (the header's own bounds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
+
+
+MAX_ERROR_MESSAGE_CHARS = 2000
+
+
+def _sendable(error: dict[str, Any]) -> dict[str, Any]:
+    """An error payload within the header bounds a client checks: details quote what was
+    received, which may itself be what broke them."""
+    message = str(error.get("message", ""))
+    if len(message) > MAX_ERROR_MESSAGE_CHARS:
+        message = message[:MAX_ERROR_MESSAGE_CHARS] + "…"
+    error = {**error, "message": message}
+    try:
+        check_structure(error)
+    except BadMessageError:
+        error["details"] = {"omitted": "the details broke the header bounds"}
+    return error
+
+
 def internal_error(exc: BaseException) -> WorkerError:
     """An `internal` error for an unexpected exception: its type and its first line."""
     first = str(exc).splitlines()[0][:500] if str(exc) else ""
@@ -373,7 +395,7 @@ def internal_error(exc: BaseException) -> WorkerError:
 def _unencodable(header: dict[str, Any], exc: Exception) -> dict[str, Any]:
     """What goes out instead of a message that cannot be encoded: only plain fields."""
     request_id = header.get("id")
-    if not isinstance(request_id, int) or isinstance(request_id, bool) or not -(2**63) <= request_id < 2**63:
+    if not _is_id(request_id):
         request_id = None
     error = WorkerError(
         f"the worker could not encode its {header.get('kind')!s:.20} message: {type(exc).__name__}",

@@ -109,10 +109,10 @@ class Client:
             if message.id == id and message.kind in ("reply", "error"):
                 return message
 
-    def call(self, method: str, params: Any = None, tensors=None, id: int | None = None):
+    def call(self, method: str, params: Any = None, tensors=None, id: int | None = None, timeout_s=30.0):
         id = id if id is not None else 1_000_000 + next(self.seq)
         self.request(id, method, params, tensors)
-        return self.answer(id)
+        return self.answer(id, timeout_s)
 
     def close(self) -> None:
         self.sock.close(linger=0)
