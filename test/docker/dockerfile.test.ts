@@ -142,6 +142,17 @@ describe("Dockerfile", () => {
         expect(plain).toBeInstanceOf(TimeoutError);
       });
 
+      it("refuses malformed CURVE keys before connecting, naming the option", async () => {
+        const err = await connectWorker(endpoint, { key, curve: { serverKey: "abc" } }).catch((e) => e);
+        expect(err).toBeInstanceOf(TypeError);
+        expect(err.message).toMatch(/curve\.serverKey must be a Z85 key of 40 characters/);
+        const half = await connectWorker(endpoint, {
+          key,
+          curve: { serverKey: serverPublic, publicKey: serverPublic },
+        }).catch((e) => e);
+        expect(half.message).toMatch(/both publicKey and secretKey/);
+      });
+
       it("passes the image's healthcheck, which fails with a wrong key", async () => {
         const port = new URL(endpoint.replace("tcp://", "http://")).port;
         const cmd = JSON.parse(/^\s*CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
