@@ -132,7 +132,15 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
   const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
 
   const child = execa(python.path, args, {
-    env: { ...options.env, ADVMOE_KEY: key.toString("hex"), PYTHONUNBUFFERED: "1", PYTHONPATH: pythonPath },
+    env: {
+      // A local worker is reached unencrypted: CURVE keys meant for a remote one stay out.
+      ADVMOE_CURVE_SECRET_KEY: "",
+      ADVMOE_CURVE_SECRET_KEY_FILE: "",
+      ...options.env,
+      ADVMOE_KEY: key.toString("hex"),
+      PYTHONUNBUFFERED: "1",
+      PYTHONPATH: pythonPath,
+    },
     stdin: "ignore",
     buffer: false,
     reject: false,
