@@ -37,7 +37,7 @@ async function start(curve: boolean) {
   const line = await new Promise<string>((resolve) =>
     createInterface({ input: child.stdout! }).on("line", (l) => l.startsWith("ADVMOE_READY") && resolve(l)),
   );
-  const endpoint = JSON.parse(line.split(" ")[1]!).endpoint as string;
+  const endpoint = JSON.parse(/^ADVMOE_READY (\{.*\}) [0-9a-f]{64}$/.exec(line)![1]!).endpoint as string;
   const worker = await connectWorker(endpoint, curve ? { key, curve: { serverKey } } : { key });
   return { worker, child };
 }
