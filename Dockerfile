@@ -1,6 +1,8 @@
 # CUDA worker image: `docker build -t advmoe-worker .`
 # Keys: python -m advmoe_worker.keys ./keys  (signing.key, server.secret, server.public)
-# Run:  docker run --gpus all -v "$PWD/keys:/keys:ro" -p 5555:5555 advmoe-worker
+# Run:  docker run --gpus all -p 5555:5555 -e ADVMOE_KEY="$(cat keys/signing.key)" \
+#         -e ADVMOE_CURVE_SECRET_KEY="$(cat keys/server.secret)" advmoe-worker
+#       (or mount the key files at /keys, readable by the container's user)
 # The base's torch must be at or above the floor in py/pyproject.toml (a test checks it).
 FROM pytorch/pytorch:2.7.1-cuda12.8-cudnn9-runtime
 

@@ -215,7 +215,9 @@ def test_an_unencodable_reply_becomes_an_internal_error(monkeypatch, tmp_path):
     def crashes(ctx, params, tensors):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setitem(METHODS._entries, "test.unencodable", MethodEntry("test.unencodable", unencodable, True))
+    monkeypatch.setitem(
+        METHODS._entries, "test.unencodable", MethodEntry("test.unencodable", unencodable, True)
+    )
     monkeypatch.setitem(METHODS._entries, "test.crashes", MethodEntry("test.crashes", crashes, False))
     key = b"k" * 32
     server = Server(ServerConfig(bind="tcp://127.0.0.1:0", key=key, workspace=tmp_path))
