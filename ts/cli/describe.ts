@@ -1,6 +1,8 @@
 // `advmoe describe CHECKPOINT`: the spec, versions, MACs and training progress a checkpoint holds.
+
 import type { Worker } from "../client/worker.js";
 import { BadCheckpointError } from "../protocol/errors.js";
+import { toJson } from "./json.js";
 import { openWorker, type WorkerFlags } from "./worker.js";
 
 export async function runDescribe(checkpoint: string, flags: WorkerFlags & { json: boolean }): Promise<number> {
@@ -18,7 +20,7 @@ export async function runDescribe(checkpoint: string, flags: WorkerFlags & { jso
   }
   out.read_by = { worker: info.worker_version, torch: info.torch, python: info.python, protocol: info.protocol };
   if (flags.json) {
-    console.log(JSON.stringify(out, null, 2));
+    console.log(toJson(out, 2));
     return 0;
   }
   const model = out.model as {
@@ -34,15 +36,15 @@ export async function runDescribe(checkpoint: string, flags: WorkerFlags & { jso
   console.log(
     `model ${model.arch}${model.is_moe ? ` MoE, ${model.experts} experts of ratio ${model.ratio}` : " dense"}`,
   );
-  console.log(`params ${JSON.stringify(model.params)}`);
-  console.log(`MACs per sample ${JSON.stringify(model.macs)}`);
-  console.log(`model spec ${JSON.stringify(model.spec)}`);
+  console.log(`params ${toJson(model.params)}`);
+  console.log(`MACs per sample ${toJson(model.macs)}`);
+  console.log(`model spec ${toJson(model.spec)}`);
   if (out.trainer) {
     const t = out.trainer as Record<string, unknown>;
     console.log(
-      `training: method ${t.method}, ${t.epochs_completed} epochs and ${t.global_step} steps done, next phase ${t.next_phase}, lr ${JSON.stringify(t.lr)}`,
+      `training: method ${t.method}, ${t.epochs_completed} epochs and ${t.global_step} steps done, next phase ${t.next_phase}, lr ${toJson(t.lr)}`,
     );
-    console.log(`trainer spec ${JSON.stringify(t.spec)}`);
+    console.log(`trainer spec ${toJson(t.spec)}`);
   }
   const r = out.read_by as Record<string, string>;
   console.log(`read by worker ${r.worker}, torch ${r.torch}, python ${r.python} (protocol ${r.protocol})`);

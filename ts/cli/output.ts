@@ -1,8 +1,10 @@
 // What a command shows while it runs: JSONL events, a progress bar on a TTY, one line per epoch otherwise.
+
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import cliProgress from "cli-progress";
 import type { AnyEvent } from "../schemas/events.js";
+import { toJson } from "./json.js";
 
 export interface OutputFlags {
   jsonl?: string;
@@ -28,7 +30,7 @@ class JsonlWriter {
     }
   }
   write(line: object): void {
-    writeSync(this.#fd, `${JSON.stringify(line)}\n`);
+    writeSync(this.#fd, `${toJson(line)}\n`);
   }
   close(): void {
     if (this.#owned) closeSync(this.#fd);

@@ -1,7 +1,9 @@
 // The final report of a command: report.json, report.md and, with an evaluation, a RobustBench-style result.
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EvaluationReport } from "../schemas/evaluation.js";
+import { toJson } from "./json.js";
 
 /** Everything a command reports at its end. */
 export interface FinalReport {
@@ -95,7 +97,7 @@ function markdown(report: FinalReport): string {
 export function writeReport(out: string, report: FinalReport): string[] {
   mkdirSync(out, { recursive: true });
   const files = [join(out, "report.json"), join(out, "report.md")];
-  writeFileSync(files[0]!, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(files[0]!, `${toJson(report, 2)}\n`);
   writeFileSync(files[1]!, markdown(report));
   if (report.evaluation) {
     const rb = join(out, "robustbench.json");

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { InvalidSpecError } from "../protocol/errors.js";
+import { ForbiddenPathError, InvalidSpecError } from "../protocol/errors.js";
 import { CliError, EXIT } from "./exit-codes.js";
 
 /** The text of a spec file as data: YAML for .yaml/.yml, JSON otherwise. */
@@ -43,7 +43,7 @@ export function loadSpecFile<S extends z.ZodType>(file: string, schema: S): z.ou
 
 /**
  * Runs a worker call made from section `section` of `file`; a spec the worker refuses
- * becomes exit 2 naming the file and the field path inside it.
+ * or a path outside the workspace becomes exit 2 naming the file and the field path inside it.
  */
 export async function fromFile<T>(file: string, section: string, call: () => Promise<T>): Promise<T> {
   try {
@@ -54,6 +54,14 @@ export async function fromFile<T>(file: string, section: string, call: () => Pro
       const path = [section, field].filter(Boolean).join(".");
       const message = err.message.replace(/^[\w.]+: /, "");
       throw new CliError(`${file}: ${path}: ${message} (rule: ${err.rule || err.code})`, EXIT.badInput, {
+        cause: err,
+      });
+    }
+    if (err instanceof ForbiddenPathError) {
+      const match = /^([\w.]+): (.*)$/s.exec(err.message);
+      const field = (match?.[1] ?? "").replace(/^spec\.?/, "");
+      const path = [section, field].filter(Boolean).join(".");
+      throw new CliError(`${file}: ${path}: ${match?.[2] ?? err.message} (rule: inside_workspace)`, EXIT.badInput, {
         cause: err,
       });
     }

@@ -40,17 +40,26 @@ async function drive(args: {
   const { worker, trainer, model, data, run, flags, reporter } = args;
   const epochs = (trainer.info.spec as { epochs: number }).epochs;
   reporter.startTraining(trainer.info.steps_per_epoch, epochs, trainer.info.epochs_completed);
+  // A signal pauses the trainer: the worker holds after the current step and streams
+  // `paused`, so every step taken is reported before the call is cancelled and saved.
   const interrupt = interruptSignal((line) => reporter.log(line));
+  const stop = new AbortController();
+  interrupt.signal.addEventListener("abort", () => {
+    trainer.pause().catch(() => stop.abort());
+  });
   let result: Awaited<ReturnType<Trainer["run"]>>;
   try {
-    const call = trainer.run({ signal: interrupt.signal });
-    for await (const event of call) reporter.event("train", event);
+    const call = trainer.run({ signal: stop.signal });
+    for await (const event of call) {
+      reporter.event("train", event);
+      if (event.event === "paused" && interrupt.signal.aborted) stop.abort();
+    }
     result = await call;
   } catch (err) {
     if (!(err instanceof CancelledError) || !interrupt.signal.aborted) throw err;
     interrupt.dispose();
-    const info = await trainer.describe();
     const saved = await trainer.save(interruptedPath(trainer, flags));
+    const info = await trainer.describe();
     reporter.close();
     process.stderr.write(
       `advmoe: interrupted after step ${info.global_step} (${info.epochs_completed} epochs done); checkpoint ${saved.path}\n` +
