@@ -71,6 +71,9 @@ export function tinyRun(overrides: { trainer?: Record<string, unknown>; evaluati
       seed: 11,
       ...overrides.trainer,
     },
-    evaluation: overrides.evaluation ?? { attacks: [{ name: "pgd", steps: 2 }], batch_size: 16, seed: 0 },
+    evaluation:
+      "evaluation" in overrides
+        ? overrides.evaluation
+        : { attacks: [{ name: "pgd", steps: 2 }], batch_size: 16, seed: 0 },
   };
 }

@@ -175,6 +175,17 @@ describe("advmoe train: failures and their exit codes", () => {
     expect(readFileSync(join(dir, "events.jsonl"), "utf8")).toBe("");
   });
 
+  it("exits 4 when training refuses a non-finite step", async () => {
+    const dir = workspace("nan");
+    // A learning rate of 1e30 sends the weights to inf after the first update.
+    writeSpec(dir, "run.json", tinyRun({ trainer: { epochs: 3, optimizer: { lr: 1e30 } }, evaluation: null }));
+    const out = await runCli(dir, ["train", "run.json", "--threads", "1", "--jsonl", "events.jsonl"]);
+    expect(out.exitCode).toBe(4);
+    expect(out.stderr).toMatch(/not finite/);
+    const steps = readFileSync(join(dir, "events.jsonl"), "utf8").split("\n").filter(Boolean);
+    expect(steps.length).toBeLessThan(12);
+  });
+
   it("exits 3 with the worker's stderr tail when the worker dies mid-run", async () => {
     const dir = workspace("died");
     writeSpec(dir, "run.json", tinyRun({ trainer: { epochs: 200 } }));

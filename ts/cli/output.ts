@@ -42,6 +42,7 @@ export class Reporter {
   readonly #jsonl?: JsonlWriter;
   readonly #quiet: boolean;
   readonly #tty: boolean;
+  readonly #stream: NodeJS.WritableStream;
   #bar?: cliProgress.SingleBar;
   #stepsPerEpoch = 0;
   #epochs = 0;
@@ -51,6 +52,7 @@ export class Reporter {
     this.#jsonl = flags.jsonl ? new JsonlWriter(flags.jsonl) : undefined;
     this.#quiet = flags.quiet;
     this.#tty = Boolean(stream.isTTY);
+    this.#stream = stream;
   }
 
   /** A line for a person (stderr), unless --quiet. */
@@ -58,7 +60,7 @@ export class Reporter {
     if (this.#quiet) return;
     this.#bar?.stop();
     this.#bar = undefined;
-    process.stderr.write(`${line}\n`);
+    this.#stream.write(`${line}\n`);
   }
 
   /** Sets the bar's scale: steps per epoch and the epochs of the run. */
@@ -122,6 +124,7 @@ export class Reporter {
           format:
             "epoch {epoch} |{bar}| {value}/{total} steps | ETA {eta_formatted} | loss {loss} | clean {clean} adv {adv} | load {load}",
           hideCursor: true,
+          stream: this.#stream,
           clearOnComplete: false,
           etaBuffer: 20,
         },
