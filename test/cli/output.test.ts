@@ -4,6 +4,7 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Reporter } from "../../ts/cli/output.js";
 import type { AnyEvent } from "../../ts/schemas/events.js";
+import { EpochSummary, StepMetrics } from "../../ts/schemas/trainer.js";
 import { workspace } from "./run-cli.js";
 
 /** A stream that keeps what is written; `tty` makes it look like a terminal. */
@@ -18,34 +19,33 @@ function screen(tty: boolean): { stream: NodeJS.WriteStream; text: () => string 
   return { stream, text: () => text };
 }
 
-const step = (n: number): AnyEvent =>
-  ({
-    event: "step",
-    tensors: {},
-    data: {
-      phase: "joint",
-      step: n,
-      epoch: 0,
-      batch: n - 1,
-      loss: 1.25,
-      terms: {},
-      clean_acc: 0.5,
-      adv_acc: 0.25,
-      router_entropy: null,
-      expert_load: [0.75, 0.25],
-      expert_load_adv: null,
-      grad_norm: null,
-      lr: { model: 0.1 },
-      step_time_s: 0.01,
-      images_per_s: 100,
-      epoch_end: n === 4,
-    },
-  }) as AnyEvent;
+const step = (n: number): AnyEvent => ({
+  event: "step",
+  tensors: {},
+  data: StepMetrics.parse({
+    phase: "joint",
+    step: n,
+    epoch: 0,
+    batch: n - 1,
+    loss: 1.25,
+    terms: {},
+    clean_acc: 0.5,
+    adv_acc: 0.25,
+    router_entropy: null,
+    expert_load: [0.75, 0.25],
+    expert_load_adv: null,
+    grad_norm: null,
+    lr: { model: 0.1 },
+    step_time_s: 0.01,
+    images_per_s: 100,
+    epoch_end: n === 4,
+  }),
+});
 
 const epoch: AnyEvent = {
   event: "epoch",
   tensors: {},
-  data: {
+  data: EpochSummary.parse({
     epoch: 0,
     epochs_completed: 1,
     global_step: 4,
@@ -57,8 +57,8 @@ const epoch: AnyEvent = {
     time_s: 2,
     images_per_s: 100,
     lr: { model: 0.1 },
-  },
-} as AnyEvent;
+  }),
+};
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 

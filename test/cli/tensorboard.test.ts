@@ -81,7 +81,7 @@ describe("trainer paths are checked when the trainer is created", () => {
     const model = await worker.createModel(run.model as never);
     for (const field of ["checkpoint_dir", "log_dir"] as const) {
       const err = await worker
-        .createTrainer(model, data, { ...(run.trainer as never), [field]: "../outside" })
+        .createTrainer(model, data, { ...(run.trainer as Record<string, unknown>), [field]: "../outside" } as never)
         .catch((e: unknown) => e);
       expect(err, field).toBeInstanceOf(ForbiddenPathError);
       expect((err as ForbiddenPathError).details).toMatchObject({ path: `spec.${field}`, rule: "inside_workspace" });

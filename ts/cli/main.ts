@@ -97,7 +97,7 @@ const COMMANDS: Record<string, Command> = {
   },
   schema: {
     usage: `advmoe schema <${Object.keys(SPECS).join("|")}>`,
-    summary: "Prints the JSON Schema of a spec, for editors (e.g. a `$schema` in a run file).",
+    summary: "Prints the JSON Schema of a spec, for editors (a run file may name it in `$schema`).",
     options: { ...HELP_OPTION },
     positionals: 1,
     run: async (_v, [name]) => {

@@ -13,6 +13,10 @@ const Split = z
 /** `advmoe train <file>`: the data, the model, how to train it and how to evaluate it after. */
 export const RunSpec = z
   .object({
+    $schema: z
+      .string()
+      .optional()
+      .describe("JSON Schema of this file for editors (e.g. the output of `advmoe schema run`); ignored."),
     name: z
       .string()
       .min(1)
@@ -32,6 +36,10 @@ export const RunSpec = z
 /** `advmoe evaluate <checkpoint> --spec <file>`: which data and which attacks. */
 export const EvaluateRunSpec = z
   .object({
+    $schema: z
+      .string()
+      .optional()
+      .describe("JSON Schema of this file for editors (e.g. the output of `advmoe schema evaluate_run`); ignored."),
     name: z
       .string()
       .min(1)
