@@ -3,11 +3,14 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { stringify } from "yaml";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+// tsx's loader inside one node process: the `tsx` command would run the CLI as its child and
+// relay signals, SIGKILLing a child that does not acknowledge one within 30 ms.
+const TSX_LOADER = pathToFileURL(join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href;
 export const MAIN = join(ROOT, "ts", "cli", "main.ts");
 
 /** A fresh folder to run in: the worker's workspace. */
@@ -22,9 +25,13 @@ export function writeSpec(dir: string, name: string, spec: unknown): string {
   return name;
 }
 
-/** Starts `advmoe ...args` in `cwd` with one worker thread. */
+/** Starts `advmoe ...args` in `cwd`. */
 export function startCli(cwd: string, args: string[]): ResultPromise<{ reject: false; cwd: string }> {
-  return execa(TSX, [MAIN, ...args], { cwd, reject: false, env: { ADVMOE_LOG_LEVEL: "INFO" } });
+  return execa(process.execPath, ["--import", TSX_LOADER, MAIN, ...args], {
+    cwd,
+    reject: false,
+    env: { ADVMOE_LOG_LEVEL: "INFO" },
+  });
 }
 
 /** Runs `advmoe ...args` to its end. */

@@ -221,10 +221,10 @@ describe("advmoe train: failures and their exit codes", () => {
       child.kill("SIGINT");
     });
     const result = await child;
-    expect(result.exitCode).toBe(130);
+    expect(result.exitCode, String(result.stderr)).toBe(130);
     const stderr = String(result.stderr);
     const resume = /resume with: advmoe resume (\S+)/.exec(stderr);
-    expect(resume?.[1]).toBe(join(dir, "ckpt", "last.pt"));
+    expect(resume?.[1], stderr).toBe(join(dir, "ckpt", "last.pt"));
     // Every step taken before the pause at the step boundary is reported, then `paused`.
     const stoppedAt = seen.filter((l) => l.event === "step").length;
     expect(stoppedAt).toBeLessThan(36);

@@ -52,7 +52,7 @@ export async function fromFile<T>(file: string, section: string, call: () => Pro
     if (err instanceof InvalidSpecError) {
       const field = err.path.replace(/^spec\.?/, "");
       const path = [section, field].filter(Boolean).join(".");
-      const message = err.message.replace(/^[\w.]+: /, "");
+      const message = err.message.replace(/^([\w.]+: )+/, "");
       throw new CliError(`${file}: ${path}: ${message} (rule: ${err.rule || err.code})`, EXIT.badInput, {
         cause: err,
       });

@@ -46,6 +46,11 @@ export async function openWorker(flags: WorkerFlags, log: (line: string) => void
     workspace: resolve(flags.workspace ?? process.cwd()),
     detached: true,
   });
+  // A detached worker is not stopped with this process by execa; a forced exit (a second
+  // SIGINT) must not leave it running.
+  const stop = () => worker.kill("SIGKILL");
+  process.once("exit", stop);
+  void worker.exited.then(() => process.off("exit", stop));
   log(`advmoe: worker pid ${worker.pid} (${worker.python.path}) at ${worker.endpoint}`);
   return worker;
 }
