@@ -8,7 +8,7 @@ import { runCli, tinyRun, workspace, writeSpec } from "./run-cli.js";
 
 const PYTHON = resolve(import.meta.dirname, "..", "..", ".venv", "bin", "python");
 
-describe("advmoe --connect", () => {
+describe("advmoe --connect", { timeout: 240_000 }, () => {
   it("trains on a worker that is already running, with the key from --key-file", async () => {
     const dir = workspace("connect");
     const key = randomBytes(32).toString("hex");

@@ -27,7 +27,7 @@ interface Line {
   data: Record<string, unknown>;
 }
 
-describe("TensorBoard event files from a trainer's log_dir", () => {
+describe("TensorBoard event files from a trainer's log_dir", { timeout: 240_000 }, () => {
   it("holds the scalars the run streamed, expert-load histograms and the evaluation summary", async () => {
     const dir = workspace("tb");
     const spec = tinyRun({
@@ -72,7 +72,7 @@ describe("TensorBoard event files from a trainer's log_dir", () => {
   });
 });
 
-describe("trainer paths are checked when the trainer is created", () => {
+describe("trainer paths are checked when the trainer is created", { timeout: 240_000 }, () => {
   it("refuses a checkpoint_dir or log_dir outside the workspace at createTrainer, before any step", async () => {
     const dir = workspace("paths");
     await using worker = await spawnWorker({ workspace: dir, threads: 1 });

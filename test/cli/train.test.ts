@@ -27,7 +27,8 @@ const stepNumbers = (lines: Line[]) =>
       return rest;
     });
 
-describe("advmoe train", () => {
+// Each test starts one or more workers; a shared machine can make that slow.
+describe("advmoe train", { timeout: 240_000 }, () => {
   let dir: string;
   let jsonRun: { exitCode: number | undefined; stdout: string; stderr: string };
 
@@ -35,7 +36,7 @@ describe("advmoe train", () => {
     dir = workspace("train");
     writeSpec(dir, "run.json", tinyRun());
     jsonRun = await runCli(dir, ["train", "run.json", "--threads", "1", "--jsonl", "events.jsonl", "--out", "out"]);
-  });
+  }, 240_000);
 
   it("trains from a spec file and writes one JSONL line per event, each valid under its schema", () => {
     expect(jsonRun.stderr).not.toMatch(/^advmoe: (?!worker|wrote)/m);
@@ -138,7 +139,7 @@ describe("advmoe train", () => {
   });
 });
 
-describe("advmoe train: failures and their exit codes", () => {
+describe("advmoe train: failures and their exit codes", { timeout: 240_000 }, () => {
   it("exits 2 naming the file, the field path and the rule of a bad spec, before any worker starts", async () => {
     const dir = workspace("bad");
     const spec = tinyRun({ trainer: { epochs: 0, optimizer: { lr: -1 } } });
