@@ -16,7 +16,7 @@ COPY py/pyproject.toml py/requirements-extra.txt /opt/advmoe/py/
 COPY py/advmoe_worker /opt/advmoe/py/advmoe_worker
 COPY schemas /opt/advmoe/schemas
 # torch comes from the base image; pip keeps it, as it meets the floor.
-RUN pip install --no-cache-dir /opt/advmoe/py \
+RUN pip install --no-cache-dir "/opt/advmoe/py[tensorboard]" \
  && pip install --no-cache-dir --no-deps -r /opt/advmoe/py/requirements-extra.txt
 
 RUN useradd --create-home worker && mkdir -p /workspace && chown worker /workspace

@@ -41,6 +41,11 @@ export interface SpawnOptions extends ConnectionOptions {
   readyTimeoutMs?: number;
   /** Opens the transport. Default: the native zeromq DEALER. */
   transportFactory?: TransportFactory;
+  /**
+   * Start the worker in its own process group, so a Ctrl-C meant for this process does
+   * not also reach the worker (which must live on to write a checkpoint). Default false.
+   */
+  detached?: boolean;
 }
 
 const STDERR_LINES = 50;
@@ -145,6 +150,7 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
     buffer: false,
     reject: false,
     cleanup: true,
+    detached: options.detached ?? false,
     cwd: options.workspace,
   });
   const stderr: string[] = [];

@@ -213,6 +213,14 @@ export const TrainerSpec = z
       .nullable()
       .default(null)
       .describe("Automatic checkpoint every this many steps; null = never (default null)."),
+    log_dir: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe(
+        "Folder on the worker, inside its workspace, for TensorBoard event files: scalars per step and epoch, expert-load histograms, the epoch-end evaluation summary; needs the worker's 'tensorboard' extra; null = none (default null).",
+      ),
     eval: EvaluationSpec.nullable()
       .default(null)
       .describe("Evaluation run on the validation split at epoch ends; null = none (default null)."),
