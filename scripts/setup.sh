@@ -47,7 +47,7 @@ if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_want" ]; then
   say "installing the worker package and its dependencies into .venv"
   pip_flags=(--quiet --disable-pip-version-check)
   [ -n "$constraints" ] && pip_flags+=(-c "$constraints")
-  .venv/bin/python -m pip install "${pip_flags[@]}" -e "py[dev]"
+  .venv/bin/python -m pip install "${pip_flags[@]}" -e "py[dev,tensorboard]"
   # Packages installed without their declared dependencies (see the file for why).
   .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps -r py/requirements-extra.txt
   echo "$py_want" > "$py_stamp"

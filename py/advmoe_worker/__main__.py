@@ -1,7 +1,10 @@
 """`python -m advmoe_worker --bind ENDPOINT`: serve the advmoe protocol.
 
-The signing key comes from `ADVMOE_KEY` (hex) or `--key-file`; the worker refuses to
-start without one. It binds to loopback unless told otherwise.
+The signing key comes from `ADVMOE_KEY` (hex), `ADVMOE_KEY_FILE` or `--key-file`; the
+worker refuses to start without one. It binds to loopback unless told otherwise, and
+`--allow-remote` requires a CURVE secret key (`ADVMOE_CURVE_SECRET_KEY`,
+`ADVMOE_CURVE_SECRET_KEY_FILE` or `--curve-secret-key-file`): HMAC authenticates, CURVE
+encrypts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import keys
 from .server import Server, ServerConfig
 from .server.loop import DEFAULT_MAX_MESSAGE_BYTES, pack_ready
 
@@ -23,17 +27,19 @@ def _load_methods() -> None:
     from .server import builtin  # noqa: F401
 
 
-def _read_key(args: argparse.Namespace) -> bytes:
-    text = Path(args.key_file).read_text().strip() if args.key_file else os.environ.get("ADVMOE_KEY", "")
-    if not text:
-        sys.exit("advmoe_worker: no signing key: set ADVMOE_KEY (hex) or pass --key-file")
+def _read_keys(args: argparse.Namespace) -> tuple[bytes, bytes | None]:
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        sys.exit("advmoe_worker: the signing key must be hex")
-    if len(key) < 16:
-        sys.exit("advmoe_worker: the signing key must be at least 16 bytes (32 hex characters)")
-    return key
+        key = keys.signing_key(args.key_file)
+        curve_secret = keys.curve_server_secret(args.curve_secret_key_file)
+    except keys.KeySetupError as exc:
+        sys.exit(f"advmoe_worker: {exc}")
+    if args.allow_remote and curve_secret is None:
+        sys.exit(
+            "advmoe_worker: --allow-remote needs CURVE encryption: set "
+            f"{keys.CURVE_SECRET_ENV}, {keys.CURVE_SECRET_FILE_ENV} or pass --curve-secret-key-file "
+            "(make one with `python -m advmoe_worker.keys DIR`)"
+        )
+    return key, curve_secret
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,8 +49,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="tcp://127.0.0.1:0",
         help="ZeroMQ endpoint (default tcp://127.0.0.1:0: a free loopback port)",
     )
-    p.add_argument("--allow-remote", action="store_true", help="allow binding to a non-loopback address")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding to a non-loopback address (requires a CURVE secret key)",
+    )
     p.add_argument("--key-file", help="file holding the hex signing key (default: $ADVMOE_KEY)")
+    p.add_argument(
+        "--curve-secret-key-file",
+        help="file holding the worker's Z85 CURVE secret key (default: $ADVMOE_CURVE_SECRET_KEY)",
+    )
     p.add_argument(
         "--workspace", default=os.getcwd(), help="root for checkpoint and data paths (default: cwd)"
     )
@@ -92,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if not _is_loopback(args.bind) and not args.allow_remote:
         sys.exit(f"advmoe_worker: {args.bind} is not a loopback address; pass --allow-remote to bind it")
-    key = _read_key(args)
+    key, curve_secret = _read_keys(args)
     import torch
 
     if args.threads:
@@ -127,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             full_mac=args.full_mac,
             replay_window_s=args.replay_window,
             device=args.device,
+            curve_secret_key=curve_secret,
         )
     )
     server.devices = _devices()
@@ -140,7 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: server.stop())
     from . import __version__
 
-    print(pack_ready(server, {"version": __version__, "device": str(server.device)}), flush=True)
+    ready = {"version": __version__, "device": str(server.device)}
+    if curve_secret is not None:
+        ready["curve_public_key"] = keys.curve_public(curve_secret).decode()
+    print(pack_ready(server, ready), flush=True)
     logging.getLogger("advmoe_worker").info("serving on %s (device %s)", endpoint, server.device)
     server.serve()
 

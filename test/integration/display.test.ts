@@ -7,6 +7,7 @@ import { JUPYTER_DISPLAY } from "../../ts/display/symbol.js";
 import { type SpawnedWorker, spawnWorker } from "../../ts/launcher/spawn.js";
 import type { EvaluationReport } from "../../ts/schemas/evaluation.js";
 import { compiledMarks, vegaLiteErrors } from "../display/vega-lite.js";
+import { TINY_DATA, TINY_MOE } from "../fixtures/specs.js";
 
 describe("rich display of real worker results", () => {
   let worker: SpawnedWorker;
@@ -16,25 +17,8 @@ describe("rich display of real worker results", () => {
 
   beforeAll(async () => {
     worker = await spawnWorker({ threads: 1 });
-    data = await worker.createDataset({
-      kind: "synthetic",
-      num_classes: 3,
-      size: 8,
-      channels: 3,
-      train_size: 32,
-      test_size: 16,
-      val_fraction: 0.25,
-      seed: 3,
-    });
-    model = await worker.createModel({
-      arch: "resnet18",
-      width: 0.0625,
-      ratio: 0.5,
-      input_size: 8,
-      num_classes: 3,
-      seed: 5,
-      moe: { experts: 2, router_width: 0.25 },
-    });
+    data = await worker.createDataset(TINY_DATA);
+    model = await worker.createModel(TINY_MOE);
     report = await worker.evaluate(model, data, {
       attacks: [
         { name: "pgd", steps: 2 },

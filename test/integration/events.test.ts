@@ -6,16 +6,9 @@ import type { Dataset } from "../../ts/client/data.js";
 import { type SpawnedWorker, spawnWorker } from "../../ts/launcher/spawn.js";
 import type { TrainingEvent } from "../../ts/schemas/events.js";
 import type { ModelSpec } from "../../ts/schemas/model.js";
+import { TINY_DATA, TINY_MOE } from "../fixtures/specs.js";
 
-const MODEL: ModelSpec = {
-  arch: "resnet18",
-  width: 0.0625,
-  ratio: 0.5,
-  input_size: 8,
-  num_classes: 3,
-  seed: 5,
-  moe: { experts: 2, router_width: 0.25 },
-};
+const MODEL: ModelSpec = TINY_MOE;
 
 describe("typed events and results through a real worker", () => {
   let worker: SpawnedWorker;
@@ -25,16 +18,7 @@ describe("typed events and results through a real worker", () => {
   beforeAll(async () => {
     workspace = mkdtempSync(join(tmpdir(), "advmoe-events-"));
     worker = await spawnWorker({ workspace, threads: 1 });
-    data = await worker.createDataset({
-      kind: "synthetic",
-      num_classes: 3,
-      size: 8,
-      channels: 3,
-      train_size: 32,
-      test_size: 16,
-      val_fraction: 0.25,
-      seed: 3,
-    });
+    data = await worker.createDataset(TINY_DATA);
   });
 
   afterAll(async () => {

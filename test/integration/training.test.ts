@@ -9,6 +9,7 @@ import { type Tensor, tensor } from "../../ts/protocol/tensor.js";
 import type { DataSpec } from "../../ts/schemas/data.js";
 import type { ModelSpec } from "../../ts/schemas/model.js";
 import type { TrainerSpec } from "../../ts/schemas/trainer.js";
+import { TINY_MOE } from "../fixtures/specs.js";
 
 const DATA: DataSpec = {
   kind: "synthetic",
@@ -19,15 +20,7 @@ const DATA: DataSpec = {
   test_size: 48,
   seed: 3,
 };
-const MODEL: ModelSpec = {
-  arch: "resnet18",
-  width: 0.0625,
-  ratio: 0.5,
-  input_size: 8,
-  num_classes: 3,
-  seed: 5,
-  moe: { experts: 2, router_width: 0.25 },
-};
+const MODEL: ModelSpec = TINY_MOE;
 const TRAINER: TrainerSpec = {
   method: "advmoe",
   epochs: 3,

@@ -9,7 +9,7 @@ import { Connection, type ConnectionOptions } from "../client/connection.js";
 import { type PythonChoice, Worker } from "../client/worker.js";
 import { type AdvmoeError, LaunchError, WorkerClosedError, WorkerDiedError } from "../protocol/errors.js";
 import { Signer } from "../protocol/signing.js";
-import type { TransportFactory } from "../transport/transport.js";
+import type { CurveKeys, TransportFactory } from "../transport/transport.js";
 import { zeromqTransport } from "../transport/zeromq.js";
 import { PACKAGE_ROOT, resolvePython } from "./python.js";
 import { checkRestartPolicy, type RestartPolicy, SupervisedWorker } from "./supervisor.js";
@@ -42,6 +42,11 @@ export interface SpawnOptions extends ConnectionOptions {
   readyTimeoutMs?: number;
   /** Opens the transport. Default: the native zeromq DEALER. */
   transportFactory?: TransportFactory;
+  /**
+   * Start the worker in its own process group, so a Ctrl-C meant for this process does
+   * not also reach the worker (which must live on to write a checkpoint). Default false.
+   */
+  detached?: boolean;
   /**
    * Ranks on this machine under torchrun (`--nproc-per-node`): rank 0 serves, every rank
    * computes; NCCL on GPUs (one per rank), gloo on the CPU. Default: one process, no torchrun.
@@ -152,11 +157,20 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
 
   const child = execa(python.path, args, {
-    env: { ...options.env, ADVMOE_KEY: key.toString("hex"), PYTHONUNBUFFERED: "1", PYTHONPATH: pythonPath },
+    env: {
+      // A local worker is reached unencrypted: CURVE keys meant for a remote one stay out.
+      ADVMOE_CURVE_SECRET_KEY: "",
+      ADVMOE_CURVE_SECRET_KEY_FILE: "",
+      ...options.env,
+      ADVMOE_KEY: key.toString("hex"),
+      PYTHONUNBUFFERED: "1",
+      PYTHONPATH: pythonPath,
+    },
     stdin: "ignore",
     buffer: false,
     reject: false,
     cleanup: true,
+    detached: options.detached ?? false,
     cwd: options.workspace,
   });
   const stderr: string[] = [];
@@ -234,13 +248,35 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
 export interface ConnectOptions extends ConnectionOptions {
   /** The worker's signing key: 32 bytes, or its hex. */
   key: Uint8Array | string;
+  /** Encrypt with ZeroMQ CURVE: required by a worker started with `--allow-remote`. */
+  curve?: CurveKeys;
+  /** How long the CURVE handshake may take, ms. Default 10000. */
+  handshakeTimeoutMs?: number;
   transportFactory?: TransportFactory;
 }
 
-/** Connects to a running worker (`python -m advmoe_worker`, the Docker image, a remote host). */
+/**
+ * Connects to a running worker (`python -m advmoe_worker`, the Docker image, a remote host).
+ * With `curve`, a wrong server key rejects with HandshakeError instead of waiting forever.
+ */
 export async function connectWorker(endpoint: string, options: ConnectOptions): Promise<Worker> {
   const key = typeof options.key === "string" ? Buffer.from(options.key, "hex") : options.key;
-  const transport = await (options.transportFactory ?? zeromqTransport)(endpoint);
+  const transport = await (options.transportFactory ?? zeromqTransport)(
+    endpoint,
+    options.curve ? { curve: options.curve } : {},
+  );
+  if (options.curve) {
+    if (!transport.handshake) {
+      transport.close();
+      throw new TypeError("curve: this transport cannot encrypt; use the zeromq transport for a CURVE worker");
+    }
+    try {
+      await transport.handshake(options.handshakeTimeoutMs ?? 10_000);
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+  }
   const worker = new Worker(new Connection(transport, key, options));
   await worker.info({ timeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
   return worker;

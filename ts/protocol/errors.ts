@@ -21,7 +21,13 @@ export const WORKER_ERROR_CODES = [
 export type WorkerErrorCode = (typeof WORKER_ERROR_CODES)[number];
 
 /** Codes the SDK raises on its own side. */
-export type ClientErrorCode = "timeout" | "worker_died" | "worker_closed" | "launch_failed" | "protocol";
+export type ClientErrorCode =
+  | "timeout"
+  | "worker_died"
+  | "worker_closed"
+  | "launch_failed"
+  | "protocol"
+  | "handshake_failed";
 
 /** Base of every error the SDK raises; `code` is stable, `details` is data. */
 export class AdvmoeError extends Error {
@@ -134,3 +140,5 @@ export class WorkerClosedError extends AdvmoeError {}
 export class LaunchError extends AdvmoeError {}
 /** The peer broke the protocol (bad signature, undecodable message). */
 export class ProtocolError extends AdvmoeError {}
+/** The encrypted (CURVE) connection could not be set up: a wrong server key, or a peer without CURVE. */
+export class HandshakeError extends AdvmoeError {}

@@ -3,6 +3,9 @@ import { z } from "zod";
 import { AttackRequestSpec, AttackSpec, AUTOATTACK_VERSIONS, AutoAttackSpec } from "./attack.js";
 import { MacCounts, ParamCounts, RoutingStats } from "./model.js";
 
+/** Share of samples above which one expert counts as taking over a routing layer. */
+export const MaxShare = z.number().gt(0).max(1).default(0.9);
+
 /** What to measure on a data split: clean accuracy, attacks, AutoAttack, routing metrics. */
 export const EvaluationSpec = z
   .object({
@@ -34,14 +37,9 @@ export const EvaluationSpec = z
       .default(null)
       .describe("Evaluate the first N samples of the split only; null: all (default null)."),
     per_class: z.boolean().default(true).describe("Report accuracy per class, clean and per attack (default true)."),
-    max_share: z
-      .number()
-      .gt(0)
-      .max(1)
-      .default(0.9)
-      .describe(
-        "A 'routing_collapse' warning is raised when one expert takes more than this share of a routing layer's samples, clean or adversarial (default 0.9).",
-      ),
+    max_share: MaxShare.describe(
+      "A 'routing_collapse' warning is raised when one expert takes more than this share of a routing layer's samples, clean or adversarial (default 0.9).",
+    ),
     seed: z
       .int()
       .min(0)

@@ -22,6 +22,7 @@ import {
   ModelSaveResult,
   ModelSpec,
 } from "./model.js";
+import { EvaluateRunSpec, RunSpec } from "./run.js";
 import {
   StepMetrics,
   TrainerCreateParams,
@@ -108,4 +109,6 @@ export const SPECS = {
   attack: AttackSpec,
   attack_request: AttackRequestSpec,
   evaluation: EvaluationSpec,
+  run: RunSpec,
+  evaluate_run: EvaluateRunSpec,
 } as const satisfies Record<string, z.ZodType>;

@@ -1,6 +1,6 @@
 // Trainer specs: method, training attack, optimizers and schedules, AdvMoE phases, run control.
 import { z } from "zod";
-import { EvaluationReport, EvaluationSpec } from "./evaluation.js";
+import { EvaluationReport, EvaluationSpec, MaxShare } from "./evaluation.js";
 
 /** Training methods; each is a policy over phases and losses of the one training engine. */
 export const TRAINING_METHODS = ["standard", "pgd-at", "trades", "at-moe", "advmoe"] as const;
@@ -119,14 +119,9 @@ export const TrainerSpec = z
       .min(0)
       .default(0.01)
       .describe("Weight of the balance term (default 0.01, the Switch Transformer's)."),
-    max_share: z
-      .number()
-      .gt(0)
-      .max(1)
-      .default(0.9)
-      .describe(
-        "A step whose clean batch sends more than this share of samples to one expert raises a routing_collapse warning event (default 0.9).",
-      ),
+    max_share: MaxShare.describe(
+      "A step whose clean batch sends more than this share of samples to one expert raises a routing_collapse warning event (default 0.9).",
+    ),
     attack: TrainAttackSpec.default({
       eps: 8 / 255,
       steps: 2,
@@ -218,6 +213,14 @@ export const TrainerSpec = z
       .nullable()
       .default(null)
       .describe("Automatic checkpoint every this many steps; null = never (default null)."),
+    log_dir: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe(
+        "Folder on the worker, inside its workspace, for TensorBoard event files: scalars per step and epoch, expert-load histograms, the epoch-end evaluation summary; needs the worker's 'tensorboard' extra; null = none (default null).",
+      ),
     eval: EvaluationSpec.nullable()
       .default(null)
       .describe("Evaluation run on the validation split at epoch ends; null = none (default null)."),

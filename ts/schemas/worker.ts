@@ -34,6 +34,7 @@ export const InfoResult = z
         dropped_unsigned: z.int().describe("Messages dropped for a missing or bad signature."),
         dropped_replay: z.int().describe("Messages dropped as replays or out of the time window."),
         bad_messages: z.int().describe("Signed messages that could not be decoded."),
+        dropped_too_large: z.int().describe("Messages over the size or frame-count limit, let go as they arrived."),
         requests: z.int(),
         errors: z.int(),
       })

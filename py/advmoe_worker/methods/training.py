@@ -11,6 +11,7 @@ from .. import distributed
 from ..errors import CancelledError, SpecError
 from ..server import CallContext, method
 from ..training import Trainer
+from ..training.tensorboard import TensorBoardLogger
 from .data import DataObject, get_data
 from .models import KIND as MODEL_KIND
 from .models import ModelObject, get_model
@@ -21,10 +22,13 @@ KIND = "trainer"
 class TrainerObject:
     """A trainer held by the worker, the handles of what it trains, and its pause switch."""
 
-    def __init__(self, trainer: Trainer, model: str, data: str | None):
+    def __init__(
+        self, trainer: Trainer, model: str, data: str | None, logger: TensorBoardLogger | None = None
+    ):
         self.trainer = trainer
         self.model = model
         self.data = data
+        self.logger = logger
         self.running = threading.Event()
         self.running.set()  # cleared while paused
 
@@ -73,11 +77,23 @@ def attached(ctx: CallContext, obj: TrainerObject) -> Iterator[Callable[[], bool
             announced = False
         return ctx.cancelled
 
-    obj.trainer.emit_fn = ctx.emitter()
+    send = ctx.emitter()
+    logger = obj.logger
+    if logger is None:
+        obj.trainer.emit_fn = send
+    else:
+
+        def emit(event: str, data: dict[str, Any]) -> None:
+            logger(event, data)
+            send(event, data)
+
+        obj.trainer.emit_fn = emit
     try:
         yield distributed.agreed(should_stop)  # under torchrun every rank stops at rank 0's step
     finally:
         obj.trainer.emit_fn = None
+        if logger is not None:
+            logger.flush()
 
 
 def finished(ctx: CallContext, obj: TrainerObject, outcome: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +104,14 @@ def finished(ctx: CallContext, obj: TrainerObject, outcome: dict[str, Any]) -> d
             {"global_step": t.global_step, "epochs_completed": t.epochs_completed},
         )
     return outcome
+
+
+def tensorboard(ctx: CallContext, trainer: Trainer) -> TensorBoardLogger | None:
+    """The TensorBoard writer of a spec's `log_dir`, refused outside the workspace."""
+    log_dir = trainer.spec.get("log_dir")
+    if log_dir is None:
+        return None
+    return TensorBoardLogger(ctx.resolve_path(log_dir, "spec.log_dir"))
 
 
 @method("trainer.create")
@@ -101,7 +125,7 @@ def trainer_create(ctx: CallContext, params: dict, tensors: dict) -> dict[str, A
         resolve_path=lambda path, field: ctx.resolve_path(path, f"spec.{field}"),
     )
     model.costs.clear()
-    obj = TrainerObject(trainer, params["model"], params["data"])
+    obj = TrainerObject(trainer, params["model"], params["data"], tensorboard(ctx, trainer))
     return describe(ctx.objects.add(KIND, obj), obj)
 
 
@@ -180,5 +204,5 @@ def trainer_resume(ctx: CallContext, params: dict, tensors: dict) -> dict[str, A
     )
     if model_handle is None:
         model_handle = ctx.objects.add(MODEL_KIND, ModelObject(trainer.model))
-    obj = TrainerObject(trainer, model_handle, data_handle)
+    obj = TrainerObject(trainer, model_handle, data_handle, tensorboard(ctx, trainer))
     return describe(ctx.objects.add(KIND, obj), obj)

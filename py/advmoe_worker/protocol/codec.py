@@ -10,6 +10,7 @@ import msgpack
 import torch
 
 from ..errors import BadMessageError, BadTensorError, UnsupportedVersionError
+from .limits import MAX_TENSORS, check_structure, unpack_limits
 from .tensors import tensor_from_frame, tensor_to_frame
 
 PROTOCOL_VERSION = 1
@@ -65,16 +66,17 @@ def parse_header(raw: Any) -> dict[str, Any]:
     if view.nbytes > MAX_HEADER_BYTES:
         raise BadMessageError(f"header is {view.nbytes} bytes, the limit is {MAX_HEADER_BYTES}")
     try:
-        header = msgpack.unpackb(view, raw=False, strict_map_key=True)
+        header = msgpack.unpackb(view, raw=False, strict_map_key=True, **unpack_limits(MAX_HEADER_BYTES))
     except Exception as exc:  # msgpack raises several unrelated types for bad input
-        raise BadMessageError(f"header is not valid msgpack: {exc}") from None
+        raise BadMessageError(f"header is not valid msgpack: {type(exc).__name__} {exc}"[:300]) from None
     if not isinstance(header, dict):
         raise BadMessageError("header must be a msgpack map")
     return header
 
 
 def check_header(header: dict[str, Any]) -> dict[str, Any]:
-    """Checks version, kind and id; raises BadMessageError or UnsupportedVersionError."""
+    """Checks bounds, version, kind and id; raises BadMessageError or UnsupportedVersionError."""
+    check_structure(header)
     version = header.get("v")
     if version != PROTOCOL_VERSION:
         raise UnsupportedVersionError(
@@ -98,6 +100,11 @@ def decode(frames: Sequence[Any], header: dict[str, Any] | None = None) -> Messa
     table = header.get("tensors") or {}
     if not isinstance(table, dict):
         raise BadTensorError("header.tensors must be a map of name -> {dtype, shape, frame}")
+    if len(table) > MAX_TENSORS:
+        raise BadTensorError(
+            f"header.tensors names {len(table)} tensors, the limit is {MAX_TENSORS}",
+            {"rule": "max_tensors", "limit": MAX_TENSORS},
+        )
     used: set[int] = set()
     tensors = {}
     for name, entry in table.items():

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import BadTensorError
+from .limits import MAX_DIMS, MAX_SHAPE_PRODUCT
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -55,7 +56,7 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
         raise BadTensorError(f"tensor {name!r}: table entry must be a map", {"tensor": name})
     dtype_name = entry.get("dtype")
     shape = entry.get("shape")
-    if dtype_name not in DTYPES:
+    if not isinstance(dtype_name, str) or dtype_name not in DTYPES:
         raise BadTensorError(
             f"tensor {name!r}: dtype {dtype_name!r} is not one of {sorted(DTYPES)}",
             {"tensor": name, "dtype": dtype_name, "known": sorted(DTYPES)},
@@ -69,6 +70,14 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
         )
     dtype = DTYPES[dtype_name]
     itemsize = torch.empty((), dtype=dtype).element_size()
+    # Checked before torch sees the shape: a zero-sized tensor's strides are still the
+    # products of the other dimensions, and [0, 2**62, 2**62] overflows them.
+    if len(shape) > MAX_DIMS or math.prod(max(d, 1) for d in shape) > MAX_SHAPE_PRODUCT:
+        raise BadTensorError(
+            f"tensor {name!r}: a shape has at most {MAX_DIMS} dimensions whose non-zero sizes "
+            f"multiply to at most 2**48, got {str(shape)[:100]}",
+            {"tensor": name, "rule": "shape_bounds", "max_dims": MAX_DIMS},
+        )
     expected = itemsize * math.prod(shape)
     if buf.nbytes != expected:
         raise BadTensorError(

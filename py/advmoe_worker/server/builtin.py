@@ -12,6 +12,7 @@ import numpy
 import torch
 
 from .. import __version__
+from ..errors import TooLargeError
 from ..protocol import PROTOCOL_VERSION
 from .context import CallContext
 from .methods import method
@@ -120,10 +121,17 @@ def transfer_sink(ctx: CallContext, params: dict, tensors: dict) -> dict[str, An
     return {"bytes": sum(t.numel() * t.element_size() for t in tensors.values())}
 
 
-@method("transfer.source", inline=True)
+# On the compute thread: making gigabytes on the socket thread would stall heartbeats.
+@method("transfer.source")
 def transfer_source(ctx: CallContext, params: dict, tensors: dict) -> tuple[dict[str, Any], dict]:
     """Answers with a uint8 tensor of `bytes` bytes: one-way download measurements."""
     size = params["bytes"]
+    limit = ctx.server.config.max_message_bytes
+    if size > limit:
+        raise TooLargeError(
+            f"bytes: {size} is over the worker's message limit of {limit} bytes",
+            {"path": "bytes", "rule": "max_message_bytes", "bytes": size, "limit": limit},
+        )
     if size not in _source_cache:
         _source_cache.clear()
         _source_cache[size] = torch.randint(0, 256, (size,), dtype=torch.uint8)

@@ -69,6 +69,13 @@ class CallContext:
         if not candidate.is_absolute():
             candidate = root / candidate
         resolved = Path(os.path.realpath(candidate))
+        # Refused here as a spec error, not later as an OSError from whichever call opens it.
+        if len(str(resolved)) >= os.pathconf("/", "PC_PATH_MAX") or any(
+            len(part.encode()) > os.pathconf("/", "PC_NAME_MAX") for part in resolved.parts
+        ):
+            from ..errors import SpecError
+
+            raise SpecError(field, "path_length", f"{field}: the path is longer than the file system allows")
         if resolved != root and root not in resolved.parents:
             raise ForbiddenPathError(
                 f"{field}: {path!r} resolves to {str(resolved)!r}, outside the workspace root {str(root)!r}",

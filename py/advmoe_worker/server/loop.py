@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..protocol import PROTOCOL_VERSION, ReplayGuard, Signer, decode, encode
 from ..protocol.codec import check_header, parse_header
+from ..protocol.limits import INT_MAX, INT_MIN, MAX_TENSORS, check_structure
 from ..specs import validate_method_params
 from .context import CallContext
 from .methods import METHODS
@@ -41,6 +42,8 @@ from .objects import ObjectRegistry
 log = logging.getLogger("advmoe_worker")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+# Signature, header, then at most one frame per tensor.
+MAX_FRAMES = 2 + MAX_TENSORS
 
 
 @dataclass
@@ -53,6 +56,7 @@ class ServerConfig:
     full_mac: bool = False  # sign outgoing tensor bytes too
     replay_window_s: float = 300.0
     device: str | None = None
+    curve_secret_key: bytes | None = None  # Z85; set: the socket is a CURVE server
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Stats:
     dropped_unsigned: int = 0
     dropped_replay: int = 0
     bad_messages: int = 0
+    dropped_too_large: int = 0
     requests: int = 0
     errors: int = 0
 
@@ -103,6 +108,12 @@ class Server:
         self._sock = self._zmq.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 1000)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        # libzmq drops any frame over the limit (and the peer that sent it) before it is
+        # held, signed or not; the total over all frames is checked as they arrive.
+        self._sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
+        if self.config.curve_secret_key is not None:
+            self._sock.setsockopt(zmq.CURVE_SERVER, 1)
+            self._sock.setsockopt(zmq.CURVE_SECRETKEY, self.config.curve_secret_key)
         self._sock.bind(self.config.bind)
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._wake_rx = self._zmq.socket(zmq.PULL)
@@ -128,10 +139,10 @@ class Server:
                 if self._sock in events:
                     for _ in range(256):  # bounded, so the outbox is never starved
                         try:
-                            frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                            frames, too_many = self._recv_message()
                         except zmq.Again:
                             break
-                        self._on_frames(frames)
+                        self._on_message(frames, too_many)
                 self._flush_outbox()
                 if self.stopping and not worker.is_alive():
                     self._flush_outbox()
@@ -153,16 +164,53 @@ class Server:
 
     # ---- receive ----------------------------------------------------------------------
 
-    def _on_frames(self, frames: list[zmq.Frame]) -> None:
-        self.stats.received += 1
+    def _recv_message(self) -> tuple[list[Any], bool]:
+        """One message, frame by frame: ([identity, signature, header, tensors...], too many).
+
+        Once the frames received pass the size limit, the rest are read and let go at
+        once, each kept as its length alone: that is all an `h` signature covers, so a
+        signed sender can still be told `too_large`. Past the frame count limit not even
+        the lengths are kept.
+        """
+        frames: list[Any] = [self._sock.recv(zmq.NOBLOCK, copy=False)]
+        total = 0
+        too_many = False
+        while self._sock.get(zmq.RCVMORE):
+            frame = self._sock.recv(copy=False)
+            size = len(frame.buffer)
+            total += size
+            if len(frames) > MAX_FRAMES:
+                too_many = True
+            elif len(frames) > 2 and total > self.config.max_message_bytes:
+                frames.append(size)
+            else:
+                frames.append(frame)
+        return frames, too_many
+
+    def _on_message(self, frames: list[Any], too_many: bool = False) -> None:
         identity = frames[0].bytes
-        body = frames[1:]
+        try:
+            self._on_frames(identity, frames[1:], too_many)
+        except Exception as exc:  # no message, however malformed, may end the loop
+            log.error("a message could not be handled:\n%s", traceback.format_exc())
+            self._reply_error(identity, None, internal_error(exc))
+
+    def _on_frames(self, identity: bytes, body: list[Any], too_many: bool) -> None:
+        self.stats.received += 1
+        if too_many:
+            self.stats.dropped_too_large += 1
+            return
         if len(body) < 2:
             self.stats.dropped_unsigned += 1
             return
-        signature, rest = body[0].buffer, [f.buffer for f in body[1:]]
-        if not self.signer.verify(signature, rest, self.config.require_full_mac):
-            self.stats.dropped_unsigned += 1
+        signature = body[0].buffer
+        rest = [f if isinstance(f, int) else f.buffer for f in body[1:]]
+        let_go = any(isinstance(f, int) for f in rest)
+        if not self.signer.verify(signature, rest, self.config.require_full_mac, lengths_only=let_go):
+            if let_go:
+                self.stats.dropped_too_large += 1
+            else:
+                self.stats.dropped_unsigned += 1
             log.debug("dropped a message with a missing or bad signature")
             return
         header: dict[str, Any] | None = None
@@ -173,8 +221,9 @@ class Server:
                 log.debug("dropped a replayed or stale message")
                 return
             check_header(header)
-            size = sum(b.nbytes for b in rest)
+            size = sum(b if isinstance(b, int) else b.nbytes for b in rest)
             if size > self.config.max_message_bytes:
+                self.stats.dropped_too_large += 1
                 raise TooLargeError(
                     f"message is {size} bytes, the worker's limit is {self.config.max_message_bytes}",
                     {"bytes": size, "limit": self.config.max_message_bytes},
@@ -245,6 +294,9 @@ class Server:
                 self._run(ctx, handler, job.params, job.tensors)
             except WorkerError as exc:
                 self._reply_error(ctx.identity, ctx.request_id, exc)
+            except Exception as exc:  # the compute thread outlives every request
+                log.error("%s failed:\n%s", ctx.method, traceback.format_exc())
+                self._reply_error(ctx.identity, ctx.request_id, internal_error(exc))
             finally:
                 with self._active_lock:
                     self._active.pop((ctx.identity, ctx.request_id), None)
@@ -275,19 +327,15 @@ class Server:
             )
         except Exception as exc:  # a bad request must never kill the worker
             log.error("%s failed:\n%s", ctx.method, traceback.format_exc())
-            self._reply_error(
-                ctx.identity,
-                ctx.request_id,
-                WorkerError(f"{type(exc).__name__}: {exc}", {"type": type(exc).__name__}),
-            )
+            self._reply_error(ctx.identity, ctx.request_id, internal_error(exc))
 
     # ---- send -------------------------------------------------------------------------
 
     def _reply_error(self, identity: bytes, request_id: Any, exc: WorkerError) -> None:
         self.stats.errors += 1
-        if not isinstance(request_id, int) or isinstance(request_id, bool):
+        if not _is_id(request_id):
             request_id = None
-        self.send(identity, {"kind": "error", "id": request_id, "error": exc.to_wire()})
+        self.send(identity, {"kind": "error", "id": request_id, "error": _sendable(exc.to_wire())})
 
     def send(
         self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
@@ -312,13 +360,65 @@ class Server:
                 "seq": self._seq,
                 "ts": time.time() * 1000.0,
             }
-            frames = encode(header, tensors)
+            try:
+                frames = encode(header, tensors)
+            except Exception as exc:  # e.g. a result holding an int msgpack cannot carry
+                log.error("a %s could not be encoded:\n%s", header.get("kind"), traceback.format_exc())
+                frames = encode(_unencodable(header, exc))
             signature = self.signer.sign(frames, self.config.full_mac)
             try:
                 # Zero-copy frames cost more than copying small ones: only tensors go without.
                 self._sock.send_multipart([identity, signature, *frames], copy=len(frames) == 1)
             except zmq.ZMQError as exc:
                 log.warning("could not send to a peer: %s", exc)
+
+
+def _is_id(value: Any) -> bool:
+    """An id a reply can quote: an int64 (the header's own bounds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
+
+
+MAX_ERROR_MESSAGE_CHARS = 2000
+
+
+def _sendable(error: dict[str, Any]) -> dict[str, Any]:
+    """An error payload within the header bounds a client checks: details quote what was
+    received, which may itself be what broke them."""
+    message = str(error.get("message", ""))
+    if len(message) > MAX_ERROR_MESSAGE_CHARS:
+        message = message[:MAX_ERROR_MESSAGE_CHARS] + "…"
+    error = {**error, "message": message}
+    try:
+        check_structure(error)
+    except BadMessageError:
+        error["details"] = {"omitted": "the details broke the header bounds"}
+    return error
+
+
+def internal_error(exc: BaseException) -> WorkerError:
+    """An `internal` error for an unexpected exception: its type and its first line."""
+    first = str(exc).splitlines()[0][:500] if str(exc) else ""
+    return WorkerError(f"{type(exc).__name__}: {first}", {"type": type(exc).__name__})
+
+
+def _unencodable(header: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    """What goes out instead of a message that cannot be encoded: only plain fields."""
+    request_id = header.get("id")
+    if not _is_id(request_id):
+        request_id = None
+    error = WorkerError(
+        f"the worker could not encode its {header.get('kind')!s:.20} message: {type(exc).__name__}",
+        {"type": type(exc).__name__},
+    )
+    return {
+        "v": PROTOCOL_VERSION,
+        "kind": "error",
+        "id": request_id,
+        "error": error.to_wire(),
+        "session": header["session"],
+        "seq": header["seq"],
+        "ts": header["ts"],
+    }
 
 
 def pack_ready(server: Server, extra: dict[str, Any]) -> str:
