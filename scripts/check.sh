@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one test gate: lint and format, types, stale schemas, vitest, pytest.
+# The one test gate: lint and format, types, stale schemas and results, vitest, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -11,6 +11,8 @@ echo "== types (tsc)"
 tsc --noEmit -p .
 echo "== schemas"
 tsx scripts/gen-schemas.ts --check
+echo "== RESULTS.md (generated from docs/results/report.json)"
+tsx scripts/results.ts --check
 echo "== vitest"
 vitest run
 echo "== pytest"
