@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--log-level", default=os.environ.get("ADVMOE_LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--watch-parent",
+        action="store_true",
+        help="exit when stdin reaches end of file (the launcher holds the pipe: the worker ends with it)",
+    )
     return p.parse_args(argv)
 
 
@@ -117,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     server.devices = _devices()
     endpoint = server.bind()
+    if args.watch_parent:
+        from .server.parent import watch_parent
+
+        watch_parent(server)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stop())
     from . import __version__
