@@ -137,14 +137,14 @@ results.push(
     const n = Number(values.cancels);
     for (let i = 0; i < n; i++) {
       if (i % 2 === 0) {
-        const err = await worker.sleep({ seconds: 30, tick: 0.005 }, { timeoutMs: 20 }).result.catch((e) => e);
+        const err = await worker.sleep({ seconds: 30, tick: 0.005 }, { timeoutMs: 20 }).reply.catch((e) => e);
         if (!(err instanceof TimeoutError)) throw new Error(`timeout ${i}: got ${err}`);
       } else {
         const controller = new AbortController();
         const call = worker.sleep({ seconds: 30, tick: 0.005 }, { signal: controller.signal });
         await call[Symbol.asyncIterator]().next();
         controller.abort();
-        const err = await call.result.catch((e) => e);
+        const err = await call.reply.catch((e) => e);
         if (!(err instanceof CancelledError)) throw new Error(`cancel ${i}: got ${err}`);
       }
       progress(i + 1);
@@ -200,7 +200,7 @@ results.push(
       events++;
       progress(events);
     }
-    await run.result;
+    await run;
     return `${events} events`;
   }),
 );

@@ -81,7 +81,7 @@ for (const socket of ["ipc", "tcp"] as const) {
       const call = worker.sleep({ seconds: 0.2, tick: 0.05 });
       const events = [];
       for await (const e of call) events.push(e);
-      const { result } = await call.result;
+      const result = await call;
       assert.equal(events.length, result.ticks);
       assert.equal(events.at(-1)!.data.done, 1);
     });
@@ -91,13 +91,13 @@ for (const socket of ["ipc", "tcp"] as const) {
       const call = worker.sleep({ seconds: 60, tick: 0.02 }, { signal: controller.signal });
       await call[Symbol.asyncIterator]().next(); // running on the worker now
       controller.abort();
-      await assert.rejects(call.result, CancelledError);
+      await assert.rejects(call.reply, CancelledError);
       const after = await worker.request("sleep", { seconds: 0.01 }, { timeoutMs: 10_000 });
       assert.ok(after.result.ticks > 0);
     });
 
     await t.step("times out a call and cancels it on the worker", async () => {
-      await assert.rejects(worker.sleep({ seconds: 30, tick: 0.02 }, { timeoutMs: 300 }).result, TimeoutError);
+      await assert.rejects(worker.sleep({ seconds: 30, tick: 0.02 }, { timeoutMs: 300 }).reply, TimeoutError);
       const after = await worker.request("sleep", { seconds: 0.01 }, { timeoutMs: 10_000 });
       assert.ok(after.result.ticks > 0);
     });
@@ -137,7 +137,7 @@ Deno.test({ name: "AdvMoE training steps and an evaluation", ...options }, async
   const call = worker.evaluate(model, data, { attacks: [{ name: "pgd", steps: 2 }], batch_size: 16 });
   let progress = 0;
   for await (const e of call) if (e.event === "progress") progress++;
-  const report = (await call.result).result;
+  const report = await call;
   assert.equal(report.samples, 48);
   assert.ok(progress > 0);
   assert.ok(report.attacks[0]!.robust_accuracy <= report.summary.sa);
@@ -151,7 +151,7 @@ Deno.test(
     await pending[Symbol.asyncIterator]().next();
     const killedAt = Date.now();
     worker.kill("SIGKILL");
-    const err = await pending.result.catch((e: unknown) => e);
+    const err = await pending.reply.catch((e: unknown) => e);
     assert.ok(err instanceof WorkerDiedError, `got ${err}`);
     assert.equal(err.signal, "SIGKILL");
     assert.ok(Date.now() - killedAt < 3000, `took ${Date.now() - killedAt} ms`);
@@ -166,7 +166,7 @@ Deno.test({ name: "a silent (stopped) worker is detected by missed heartbeats", 
     const pending = worker.sleep({ seconds: 60 });
     await pending[Symbol.asyncIterator]().next();
     worker.kill("SIGSTOP");
-    const err = await pending.result.catch((e: unknown) => e);
+    const err = await pending.reply.catch((e: unknown) => e);
     assert.ok(err instanceof WorkerDiedError, `got ${err}`);
     assert.match(err.message, /heartbeat timeout/);
   } finally {

@@ -9,6 +9,7 @@ import { execa, type ResultPromise } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Connection } from "../../ts/client/connection.js";
 import { resolvePython } from "../../ts/launcher/python.js";
+import { connectWorker } from "../../ts/launcher/spawn.js";
 import { TransportError } from "../../ts/protocol/errors.js";
 import { transportFactory } from "../../ts/transport/select.js";
 import type { Transport } from "../../ts/transport/transport.js";
@@ -130,6 +131,28 @@ describe("the zmtp transport", () => {
     expect((err as TransportError).reason).toBe("truncated");
     expect(connection.failure).toBe(err);
     await peer;
+  });
+
+  it("refuses a CURVE peer, naming the mechanism, and a curve option, before connecting", async () => {
+    const { peer, endpoint } = await startPeer("router", "tcp://127.0.0.1:0", "--curve");
+    try {
+      const err = await zmtpTransport(endpoint).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as TransportError).reason).toBe("mechanism");
+      expect((err as TransportError).message).toMatch(/requires a security mechanism other than NULL/);
+      const keys = { serverKey: "x".repeat(40) };
+      const refused = await zmtpTransport(endpoint, { curve: keys }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(TransportError);
+      expect((refused as TransportError).reason).toBe("unsupported");
+      const viaConnect = await connectWorker(endpoint, { key: "00".repeat(32), transport: "zmtp", curve: keys }).catch(
+        (e: unknown) => e,
+      );
+      expect(viaConnect).toBeInstanceOf(TransportError);
+      expect((viaConnect as TransportError).message).toMatch(/cannot encrypt/);
+    } finally {
+      peer.kill();
+      await peer;
+    }
   });
 
   it("refuses an endpoint that is not listening, after retrying until its connect timeout", async () => {

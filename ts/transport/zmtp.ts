@@ -381,7 +381,18 @@ export class ZmtpTransport implements Transport {
       this.#ended = true;
       return;
     }
-    if (this.#phase !== "open") {
+    if (this.#phase === "greeting" && this.#greetingFilled >= 10) {
+      // libzmq sends its 10-byte signature, reads our greeting, and hangs up without a
+      // word when our mechanism is not the one it requires.
+      this.#fail(
+        new TransportError(
+          "transport",
+          `${this.endpoint} hung up after reading our ZMTP greeting: it requires a security mechanism other ` +
+            `than NULL (a CURVE worker?), and the zmtp transport speaks only NULL; use transport: "zeromq" for CURVE`,
+          { reason: "mechanism", endpoint: this.endpoint },
+        ),
+      );
+    } else if (this.#phase !== "open") {
       this.#fail(handshakeError(this.endpoint, "the peer closed the connection during the handshake"));
     } else if (!this.#decoder.idle || this.#parts.length > 0) {
       this.#fail(
