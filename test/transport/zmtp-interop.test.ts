@@ -138,8 +138,9 @@ describe("the zmtp transport", () => {
     try {
       const err = await zmtpTransport(endpoint).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TransportError);
-      expect((err as TransportError).reason).toBe("mechanism");
-      expect((err as TransportError).message).toMatch(/requires a security mechanism other than NULL/);
+      // libzmq hangs up after its signature (reason `mechanism`), now and then before it.
+      expect(["mechanism", "handshake"]).toContain((err as TransportError).reason);
+      expect((err as TransportError).message).toMatch(/hung up during the ZMTP greeting.*CURVE/);
       const keys = { serverKey: "x".repeat(40) };
       const refused = await zmtpTransport(endpoint, { curve: keys }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(TransportError);

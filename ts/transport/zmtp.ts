@@ -381,15 +381,17 @@ export class ZmtpTransport implements Transport {
       this.#ended = true;
       return;
     }
-    if (this.#phase === "greeting" && this.#greetingFilled >= 10) {
-      // libzmq sends its 10-byte signature, reads our greeting, and hangs up without a
-      // word when our mechanism is not the one it requires.
+    if (this.#phase === "greeting") {
+      // libzmq reads our greeting and hangs up without a word when our mechanism is not
+      // the one it requires, most often after its 10-byte signature, sometimes before.
+      const signed = this.#greetingFilled >= 10;
       this.#fail(
         new TransportError(
           "transport",
-          `${this.endpoint} hung up after reading our ZMTP greeting: it requires a security mechanism other ` +
-            `than NULL (a CURVE worker?), and the zmtp transport speaks only NULL; use transport: "zeromq" for CURVE`,
-          { reason: "mechanism", endpoint: this.endpoint },
+          `${this.endpoint} hung up during the ZMTP greeting${signed ? " after reading ours" : ""}: a ZeroMQ peer ` +
+            "does this when it requires a security mechanism other than NULL (a CURVE worker?), and the zmtp " +
+            'transport speaks only NULL; use transport: "zeromq" for CURVE',
+          { reason: signed ? "mechanism" : "handshake", endpoint: this.endpoint },
         ),
       );
     } else if (this.#phase !== "open") {
