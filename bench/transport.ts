@@ -1,21 +1,30 @@
-// Round-trip latency and 64 MiB transfer rates of the SDK against a raw pyzmq baseline
-// measured in the same run. Usage: npx tsx bench/transport.ts [--rounds 3000] [--transfers 8]
+// Round-trip latency and 64 MiB transfer rates through the SDK over each TS transport
+// (native zeromq, pure-TS zmtp), against a raw pyzmq baseline, all in the same run.
+// Runs under Node and Deno; imports the built SDK (`npm run build`) by its package name.
+//   npx tsx bench/transport.ts [--rounds 3000] [--transfers 8] [--repeats 3] [--write BENCHMARKS.md]
+//   deno run -A bench/transport.ts [same options]
+// With --write, the results table replaces this runtime's section of the file.
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { resolvePython, runtime, spawnWorker, type TransportKind, tensor } from "advmoe";
 import { execa } from "execa";
-import { resolvePython } from "../ts/launcher/python.js";
-import { spawnWorker } from "../ts/launcher/spawn.js";
-import { tensor } from "../ts/protocol/tensor.js";
 
 const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "3000" },
     transfers: { type: "string", default: "8" },
     mib: { type: "string", default: "64" },
+    repeats: { type: "string", default: "3" },
+    write: { type: "string" },
   },
 });
 const rounds = Number(values.rounds);
 const transfers = Number(values.transfers);
+const repeats = Number(values.repeats);
 const bytes = Number(values.mib) * 2 ** 20;
+const where = runtime();
+// Under Deno the native addon stalls or crashes (scripts/deno-zeromq-stress.ts): it is not measured there.
+const kinds: TransportKind[] = where === "node" ? ["zeromq", "zmtp"] : ["zmtp"];
 
 interface Numbers {
   p50_us: number;
@@ -25,13 +34,14 @@ interface Numbers {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const now = () => Number(process.hrtime.bigint()) / 1e3; // µs
 
-async function measureSdk(transport: "ipc" | "tcp"): Promise<Numbers> {
-  await using worker = await spawnWorker({ transport, maxMessageBytes: 2 * bytes });
+async function measureSdk(socket: "ipc" | "tcp", transport: TransportKind): Promise<Numbers> {
+  await using worker = await spawnWorker({ socket, transport, maxMessageBytes: 2 * bytes });
   const rtt = async () => {
-    const t = process.hrtime.bigint();
+    const t = now();
     await worker.connection.call("echo");
-    return Number(process.hrtime.bigint() - t) / 1e3;
+    return now() - t;
   };
   for (let i = 0; i < 200; i++) await rtt();
   const samples: number[] = [];
@@ -40,9 +50,9 @@ async function measureSdk(transport: "ipc" | "tcp"): Promise<Numbers> {
 
   const payload = tensor(new Uint8Array(bytes).fill(7), [bytes]);
   const time = async (f: () => Promise<unknown>) => {
-    const t = process.hrtime.bigint();
+    const t = now();
     await f();
-    return Number(process.hrtime.bigint() - t) / 1e9;
+    return (now() - t) / 1e6;
   };
   const sink = () => time(() => worker.connection.call("transfer.sink", {}, { tensors: { x: payload } }));
   const source = () => time(() => worker.connection.call("transfer.source", { bytes }));
@@ -60,30 +70,77 @@ async function measureSdk(transport: "ipc" | "tcp"): Promise<Numbers> {
   };
 }
 
-async function measureBaseline(transport: "ipc" | "tcp"): Promise<Numbers> {
-  const python = resolvePython().path;
-  const args = ["bench/zmq_baseline.py", "--transport", transport, "--rounds", String(rounds)];
+async function measureBaseline(socket: "ipc" | "tcp"): Promise<Numbers> {
+  const args = ["bench/zmq_baseline.py", "--transport", socket, "--rounds", String(rounds)];
   args.push("--bytes", String(bytes), "--transfers", String(transfers));
-  const { stdout } = await execa(python, args);
+  const { stdout } = await execa(resolvePython().path, args);
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as Numbers;
 }
 
-const fmt = (x: number, d = 1) => x.toFixed(d).padStart(9);
-console.log(`rounds ${rounds}, transfers ${transfers} x ${bytes / 2 ** 20} MiB`);
-console.log("transport  side        p50 µs    p99 µs   up GB/s  down GB/s");
-for (const transport of ["ipc", "tcp"] as const) {
-  const sdk = await measureSdk(transport);
-  const base = await measureBaseline(transport);
-  for (const [side, n] of [
-    ["sdk (TS)", sdk],
-    ["pyzmq", base],
-  ] as const) {
-    console.log(
-      `${transport.padEnd(10)} ${side.padEnd(9)} ${fmt(n.p50_us)} ${fmt(n.p99_us)} ${fmt(n.upload_gbps, 2)} ${fmt(n.download_gbps, 2)}`,
-    );
+/** The median of each number over repeats. */
+function combine(runs: Numbers[]): Numbers {
+  const pick = (k: keyof Numbers) => median(runs.map((r) => r[k]));
+  return {
+    p50_us: pick("p50_us"),
+    p99_us: pick("p99_us"),
+    upload_gbps: pick("upload_gbps"),
+    download_gbps: pick("download_gbps"),
+  };
+}
+
+const sides = [...kinds.map((k) => `SDK over ${k}`), "raw pyzmq"];
+const results = new Map<string, Numbers>();
+for (const socket of ["ipc", "tcp"] as const) {
+  const runs = new Map<string, Numbers[]>(sides.map((s) => [s, []]));
+  // Interleaved, so that load from other processes falls on every side alike.
+  for (let r = 0; r < repeats; r++) {
+    for (const kind of kinds) runs.get(`SDK over ${kind}`)!.push(await measureSdk(socket, kind));
+    runs.get("raw pyzmq")!.push(await measureBaseline(socket));
   }
-  console.log(
-    `${transport.padEnd(10)} ratio     p50 ${(sdk.p50_us / base.p50_us).toFixed(2)}x (target <= 1.3)   ` +
-      `up ${(sdk.upload_gbps / base.upload_gbps).toFixed(2)}x, down ${(sdk.download_gbps / base.download_gbps).toFixed(2)}x (target >= 0.9)`,
+  for (const side of sides) results.set(`${socket}|${side}`, combine(runs.get(side)!));
+}
+
+const f = (x: number, d = 0) => x.toFixed(d);
+const lines = [
+  `| socket | side | p50 µs | p99 µs | 64 MiB upload GB/s | 64 MiB download GB/s |`,
+  "|---|---|---:|---:|---:|---:|",
+];
+for (const [key, n] of results) {
+  const [socket, side] = key.split("|");
+  lines.push(
+    `| ${socket} | ${side} | ${f(n.p50_us)} | ${f(n.p99_us)} | ${f(n.upload_gbps, 2)} | ${f(n.download_gbps, 2)} |`,
   );
+}
+lines.push("", "| socket | ratio | p50 | upload | download |", "|---|---|---:|---:|---:|");
+for (const socket of ["ipc", "tcp"] as const) {
+  const raw = results.get(`${socket}|raw pyzmq`)!;
+  const ratio = (label: string, a: Numbers, b: Numbers) =>
+    lines.push(
+      `| ${socket} | ${label} | ${f(a.p50_us / b.p50_us, 2)}× | ${f(a.upload_gbps / b.upload_gbps, 2)}× | ${f(a.download_gbps / b.download_gbps, 2)}× |`,
+    );
+  const zmtp = results.get(`${socket}|SDK over zmtp`)!;
+  const native = results.get(`${socket}|SDK over zeromq`);
+  if (native) ratio("zmtp / zeromq (target p50 ≤ 1.2×, transfers ≥ 0.9×)", zmtp, native);
+  for (const kind of kinds) ratio(`SDK over ${kind} / raw pyzmq`, results.get(`${socket}|SDK over ${kind}`)!, raw);
+}
+const version =
+  where === "deno"
+    ? `Deno ${(globalThis as { Deno?: { version: { deno: string } } }).Deno!.version.deno}`
+    : `Node ${process.versions.node}`;
+const table = [
+  `${version}; ${rounds} sequential \`echo\` round trips after 200 warm-ups; ${transfers} transfers of ${bytes / 2 ** 20} MiB each way (median); median of ${repeats} interleaved repeats.`,
+  "",
+  ...lines,
+].join("\n");
+console.log(table);
+
+if (values.write) {
+  const begin = `<!-- bench/transport.ts ${where}: begin -->`;
+  const end = `<!-- bench/transport.ts ${where}: end -->`;
+  const text = readFileSync(values.write, "utf8");
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`${values.write} has no ${begin} ... ${end} section`);
+  writeFileSync(values.write, `${text.slice(0, from + begin.length)}\n${table}\n${text.slice(to)}`);
+  console.log(`wrote the table into ${values.write}`);
 }

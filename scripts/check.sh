@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one test gate: lint and format, types, stale schemas and results, vitest, pytest.
+# The one test gate: lint and format, types, stale schemas and results, vitest, the SDK under Deno, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -15,5 +15,7 @@ echo "== RESULTS.md (generated from docs/results/report.json)"
 tsx scripts/results.ts --check
 echo "== vitest"
 vitest run
+echo "== deno test (the built SDK under Deno, against real workers)"
+deno test --allow-run --allow-net --allow-read --allow-write --allow-env test/deno/
 echo "== pytest"
 cd py && ../.venv/bin/python -m pytest -q -p no:cacheprovider

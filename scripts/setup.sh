@@ -22,6 +22,16 @@ if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
   echo "$npm_want" > "$npm_stamp"
 fi
 
+# --- dist/: the built SDK that `import "advmoe"`, the `advmoe` bin and Deno load ------------
+build_stamp=dist/.advmoe-stamp
+build_want=$(find ts scripts/deno-self-types.ts tsconfig.json tsconfig.build.json package.json -type f | LC_ALL=C sort |
+  xargs cat | sha256sum | cut -d' ' -f1)
+if [ ! -f "$build_stamp" ] || [ "$(cat "$build_stamp")" != "$build_want" ]; then
+  say "building dist/ (npm run build)"
+  npm run build --silent
+  echo "$build_want" > "$build_stamp"
+fi
+
 # --- Python venv ---------------------------------------------------------------------
 find_python() {
   if [ -n "${ADVMOE_SETUP_PYTHON:-}" ]; then echo "$ADVMOE_SETUP_PYTHON"; return; fi

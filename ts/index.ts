@@ -28,6 +28,7 @@ export {
   BadTensorError,
   CancelledError,
   ForbiddenPathError,
+  HandshakeError,
   InternalWorkerError,
   InvalidSpecError,
   LaunchError,
@@ -39,6 +40,7 @@ export {
   StaleHandleError,
   TimeoutError,
   TooLargeError,
+  TransportError,
   UnsupportedVersionError,
   WORKER_ERROR_CODES,
   WorkerClosedError,
@@ -74,5 +76,13 @@ export type { MethodName, ParamsOf, ResultOf } from "./schemas/registry.js";
 export { METHODS, SPECS } from "./schemas/registry.js";
 export type { ResolvedTrainerSpec, TrainerSpec } from "./schemas/trainer.js";
 export { TRAINING_METHODS } from "./schemas/trainer.js";
-export type { Transport, TransportFactory } from "./transport/transport.js";
-export { zeromqTransport } from "./transport/zeromq.js";
+export type { SocketAddress } from "./transport/endpoint.js";
+export { parseEndpoint } from "./transport/endpoint.js";
+export type { TransportKind } from "./transport/select.js";
+export { defaultTransport, runtime, transportFactory } from "./transport/select.js";
+export type { CurveKeys, Transport, TransportFactory, TransportOptions } from "./transport/transport.js";
+// The native transport is not exported here: importing it loads the `zeromq` addon, which
+// must never happen under Deno. `transportFactory("zeromq")` loads it on demand, and Node
+// code that wants the module itself imports "advmoe/zeromq".
+export type { ZmtpOptions } from "./transport/zmtp.js";
+export { ZmtpTransport, zmtpTransport } from "./transport/zmtp.js";

@@ -83,6 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="run N ranks on this machine under torchrun (one per GPU; gloo on the CPU)",
     )
+    p.add_argument(
+        "--watch-parent",
+        action="store_true",
+        help="exit when stdin reaches end of file (the launcher holds the pipe: the worker ends with it)",
+    )
     return p.parse_args(argv)
 
 
@@ -151,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         server.relay = relay_for(server)
         server.ranks = ranks
     endpoint = server.bind()
+    if args.watch_parent:
+        from .server.parent import watch_parent
+
+        watch_parent(server)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stop())
     from . import __version__

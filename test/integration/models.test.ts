@@ -13,6 +13,7 @@ import {
 } from "../../ts/protocol/errors.js";
 import { type Tensor, tensor } from "../../ts/protocol/tensor.js";
 import type { ModelSpec } from "../../ts/schemas/model.js";
+import { TRANSPORTS } from "./transports.js";
 
 const SMALL_MOE: ModelSpec = {
   arch: "resnet18",
@@ -33,13 +34,13 @@ function images(n: number, c = 3, size = 16): Tensor<"float32"> {
   return tensor(data, [n, c, size, size]);
 }
 
-describe("models through the wire", () => {
+describe.each(TRANSPORTS)("models through the wire with %s", (transport) => {
   let worker: SpawnedWorker;
   let workspace: string;
   let model: Model;
   beforeAll(async () => {
     workspace = mkdtempSync(join(tmpdir(), "advmoe-models-"));
-    worker = await spawnWorker({ workspace, threads: 1 });
+    worker = await spawnWorker({ workspace, threads: 1, transport });
     model = await worker.createModel(SMALL_MOE);
   });
   afterAll(async () => {

@@ -10,6 +10,7 @@ import type { DataSpec } from "../../ts/schemas/data.js";
 import type { ModelSpec } from "../../ts/schemas/model.js";
 import type { TrainerSpec } from "../../ts/schemas/trainer.js";
 import { TINY_MOE } from "../fixtures/specs.js";
+import { TRANSPORTS } from "./transports.js";
 
 const DATA: DataSpec = {
   kind: "synthetic",
@@ -34,13 +35,13 @@ function bytes(t: Tensor): Buffer {
   return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 }
 
-describe("training through the wire", () => {
+describe.each(TRANSPORTS)("training through the wire with %s", (transport) => {
   let worker: SpawnedWorker;
   let workspace: string;
   let data: Dataset;
   beforeAll(async () => {
     workspace = mkdtempSync(join(tmpdir(), "advmoe-train-"));
-    worker = await spawnWorker({ workspace, threads: 1 });
+    worker = await spawnWorker({ workspace, threads: 1, transport });
     data = await worker.createDataset(DATA);
   });
   afterAll(async () => {

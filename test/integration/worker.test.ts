@@ -16,13 +16,18 @@ import {
   WorkerDiedError,
 } from "../../ts/protocol/errors.js";
 import { tensor } from "../../ts/protocol/tensor.js";
+import { TRANSPORTS } from "./transports.js";
 
 const MiB = 1 << 20;
 
-describe.each(["ipc", "tcp"] as const)("a spawned worker over %s", (transport) => {
+const COMBINATIONS = TRANSPORTS.flatMap((transport) =>
+  (["ipc", "tcp"] as const).map((socket) => ({ transport, socket })),
+);
+
+describe.each(COMBINATIONS)("a spawned worker over $socket with $transport", ({ transport, socket }) => {
   let worker: SpawnedWorker;
   beforeAll(async () => {
-    worker = await spawnWorker({ transport, maxMessageBytes: 80 * MiB });
+    worker = await spawnWorker({ transport, socket, maxMessageBytes: 80 * MiB });
   });
   afterAll(async () => {
     await worker?.close();
@@ -35,8 +40,8 @@ describe.each(["ipc", "tcp"] as const)("a spawned worker over %s", (transport) =
     expect(info.devices[0]).toMatchObject({ name: "cpu", kind: "cpu" });
     expect(info.executable).toBe(worker.python.path);
     expect(info.cpu_threads).toBeGreaterThan(0);
-    expect(worker.endpoint.startsWith(`${transport}://`)).toBe(true);
-    if (transport === "tcp") expect(worker.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(worker.endpoint.startsWith(`${socket}://`)).toBe(true);
+    if (socket === "tcp") expect(worker.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it("echoes a 64 MiB float32 tensor bit-exactly", async () => {
@@ -235,9 +240,9 @@ function waitForError(conn: SpawnedWorker["connection"], id: number): Promise<Er
   );
 }
 
-describe("worker lifecycle", () => {
+describe.each(TRANSPORTS)("worker lifecycle with %s", (transport) => {
   it("rejects pending calls within 3 s with WorkerDiedError when the worker is killed", async () => {
-    const worker = await spawnWorker();
+    const worker = await spawnWorker({ transport });
     const pending = worker.sleep({ seconds: 60 });
     await pending[Symbol.asyncIterator]().next();
     const killedAt = Date.now();
@@ -252,7 +257,7 @@ describe("worker lifecycle", () => {
   });
 
   it("rejects pending calls with WorkerDiedError when heartbeats stop (a hung worker)", async () => {
-    const worker = await spawnWorker({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000 });
+    const worker = await spawnWorker({ transport, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000 });
     try {
       const pending = worker.sleep({ seconds: 60 });
       await pending[Symbol.asyncIterator]().next();
@@ -268,7 +273,7 @@ describe("worker lifecycle", () => {
   });
 
   it("answers shutdown, refuses work after it, and exits cleanly", async () => {
-    const worker = await spawnWorker({ transport: "tcp" });
+    const worker = await spawnWorker({ transport, socket: "tcp" });
     const queued = worker.sleep({ seconds: 30 });
     await queued[Symbol.asyncIterator]().next();
     await worker.shutdown();
@@ -281,7 +286,7 @@ describe("worker lifecycle", () => {
   it("stops the worker when an `await using` scope ends", async () => {
     let exited: Promise<unknown>;
     {
-      await using worker = await spawnWorker();
+      await using worker = await spawnWorker({ transport });
       exited = worker.exited;
       await worker.info();
     }
@@ -289,7 +294,7 @@ describe("worker lifecycle", () => {
   });
 
   it("refuses messages of a kind a worker does not accept", async () => {
-    await using worker = await spawnWorker();
+    await using worker = await spawnWorker({ transport });
     const conn = worker.connection;
     const frames = conn.frame({ kind: "reply", id: 900_020, result: {} });
     const reply = waitForError(conn, 900_020);

@@ -1,4 +1,7 @@
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { PACKAGE_ROOT, resolvePython } from "../../ts/launcher/python.js";
 import { spawnWorker } from "../../ts/launcher/spawn.js";
@@ -42,5 +45,37 @@ describe("spawnWorker failures", () => {
     );
     // The launcher's own key always wins over one in `env`, so the worker does start.
     expect(err).toBeUndefined();
+  });
+});
+
+/** Whether `pid` runs; a zombie (exited, not yet reaped by a container's init) does not. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, "utf8") : "";
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
+describe("a worker whose parent dies", () => {
+  it.each(["SIGKILL", "exit"])("exits by itself and removes its socket folder (parent: %s)", async (how) => {
+    const fixture = join(import.meta.dirname, "..", "fixtures", "orphan.ts");
+    const parent = execa(process.execPath, ["--import", "tsx", fixture, how], { buffer: false, reject: false });
+    const line = await new Promise<string>((resolve) =>
+      createInterface({ input: parent.stdout! }).once("line", resolve),
+    );
+    const { pid, endpoint } = JSON.parse(line) as { pid: number; endpoint: string };
+    if (how === "SIGKILL") parent.kill("SIGKILL");
+    await parent;
+    try {
+      const started = Date.now();
+      while (isAlive(pid) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50));
+      expect(isAlive(pid)).toBe(false);
+      expect(existsSync(dirname(endpoint.slice("ipc://".length)))).toBe(false);
+    } finally {
+      if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    }
   });
 });

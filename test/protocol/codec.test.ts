@@ -72,6 +72,17 @@ describe("codec", () => {
     expect(Array.from(back.data as Float64Array)).toEqual([1, 2, 3]);
   });
 
+  it("copies a misaligned Node Buffer frame too, whose slice() would be a view", () => {
+    // The zmtp transport hands out frames as views of the Buffers the socket read.
+    const t = tensor(new Int32Array([7, -8, 9]), [3]);
+    const frames = encode({ ...base, kind: "reply", id: 1, result: {} }, { t });
+    const shifted = Buffer.alloc(frames[1]!.byteLength + 1).subarray(1);
+    shifted.set(frames[1]!);
+    const back = decode([frames[0]!, shifted]).tensors.t!;
+    expect(Array.from(back.data as Int32Array)).toEqual([7, -8, 9]);
+    expect(back.data.buffer).not.toBe(shifted.buffer);
+  });
+
   it("sends integers beyond 32 bits as 64-bit integers, not floats", () => {
     // msgpackr alone writes 2**40 as a float64, which Python then reads as a float.
     expect(pack(2 ** 40)[0]).toBe(0xcb);

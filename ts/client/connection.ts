@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { DecodeError, decode, encode, type Header, PROTOCOL_VERSION } from "../protocol/codec.js";
 import {
-  type AdvmoeError,
+  AdvmoeError,
   CancelledError,
   TimeoutError,
   WorkerClosedError,
@@ -229,8 +229,15 @@ export class Connection {
     try {
       for await (const frames of this.#transport.messages()) this.#onFrames(frames);
     } catch (err) {
-      this.close(new WorkerClosedError("worker_closed", `transport failed: ${String(err)}`, {}, { cause: err }));
+      // A transport's own typed error (e.g. TransportError `truncated`) reaches pending calls as it is.
+      this.close(
+        err instanceof AdvmoeError
+          ? err
+          : new WorkerClosedError("worker_closed", `transport failed: ${String(err)}`, {}, { cause: err }),
+      );
+      return;
     }
+    this.close(new WorkerClosedError("worker_closed", "the worker closed the connection"));
   }
 
   #onFrames(frames: Uint8Array[]): void {

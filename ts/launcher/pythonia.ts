@@ -7,8 +7,8 @@ import { join, resolve } from "node:path";
 import { Connection, type ConnectionOptions } from "../client/connection.js";
 import { type PythonChoice, Worker } from "../client/worker.js";
 import { LaunchError, WorkerClosedError } from "../protocol/errors.js";
+import { type TransportKind, transportFactory } from "../transport/select.js";
 import type { TransportFactory } from "../transport/transport.js";
-import { zeromqTransport } from "../transport/zeromq.js";
 import { PACKAGE_ROOT, resolvePython } from "./python.js";
 
 /**
@@ -26,14 +26,16 @@ export interface PythoniaOptions extends ConnectionOptions {
   /** Interpreter path; else $ADVMOE_PYTHON, else the project's .venv. Handed to pythonia as PYTHON_BIN. */
   python?: string;
   /** `ipc` (private socket file; default on POSIX) or `tcp` (a free loopback port). */
-  transport?: "ipc" | "tcp";
+  socket?: "ipc" | "tcp";
+  /** `zeromq` (the native addon, default) or `zmtp` (pure TypeScript). */
+  transport?: TransportKind;
   /** Workspace root on the worker. Default: cwd. */
   workspace?: string;
   /** torch device, e.g. `cpu` or `cuda:0`. Default: cuda when available. */
   device?: string;
   /** torch intra-op threads. */
   threads?: number;
-  /** Opens the transport. Default: the native zeromq DEALER. */
+  /** Opens the transport; overrides `transport`. */
   transportFactory?: TransportFactory;
 }
 
@@ -118,7 +120,7 @@ export async function spawnPythoniaWorker(options: PythoniaOptions = {}): Promis
   if (!python) throw new LaunchError("launch_failed", "the pythonia package has no `python` export", {});
 
   let endpoint = "";
-  const dir = (options.transport ?? "ipc") === "ipc" ? mkdtempSync(join(tmpdir(), "advmoe-")) : undefined;
+  const dir = (options.socket ?? "ipc") === "ipc" ? mkdtempSync(join(tmpdir(), "advmoe-")) : undefined;
   try {
     const sys = await python("sys");
     const executable = String(await sys.executable);
@@ -139,7 +141,7 @@ export async function spawnPythoniaWorker(options: PythoniaOptions = {}): Promis
       String(await inline.start(bind, key.toString("hex"), workspace, options.device ?? null, options.threads ?? null)),
     ) as { endpoint: string; pid: number };
     endpoint = ready.endpoint;
-    const transport = await (options.transportFactory ?? zeromqTransport)(endpoint);
+    const transport = await (options.transportFactory ?? transportFactory(options.transport))(endpoint);
     const connection = new Connection(transport, key, options);
     const bridge = new PythonBridge(choice, python, inline, endpoint);
     const stop = async () => {

@@ -9,8 +9,10 @@ import { Connection, type ConnectionOptions } from "../client/connection.js";
 import { type PythonChoice, Worker } from "../client/worker.js";
 import { type AdvmoeError, LaunchError, WorkerClosedError, WorkerDiedError } from "../protocol/errors.js";
 import { Signer } from "../protocol/signing.js";
-import type { CurveKeys, TransportFactory } from "../transport/transport.js";
-import { zeromqTransport } from "../transport/zeromq.js";
+import { parseEndpoint } from "../transport/endpoint.js";
+import { type TransportKind, transportFactory } from "../transport/select.js";
+import type { CurveKeys, Transport, TransportFactory } from "../transport/transport.js";
+import { checkDenoPermissions } from "./permissions.js";
 import { PACKAGE_ROOT, resolvePython } from "./python.js";
 import { checkRestartPolicy, type RestartPolicy, SupervisedWorker } from "./supervisor.js";
 
@@ -21,7 +23,12 @@ export interface SpawnOptions extends ConnectionOptions {
   /** Interpreter path; else $ADVMOE_PYTHON, else the project's .venv. */
   python?: string;
   /** `ipc` (private socket file; default on POSIX) or `tcp` (a free loopback port). */
-  transport?: "ipc" | "tcp";
+  socket?: "ipc" | "tcp";
+  /**
+   * `zmtp` (pure TypeScript; the default under Deno and Bun) or `zeromq` (the native
+   * addon; the default under Node).
+   */
+  transport?: TransportKind;
   /** Workspace root on the worker: checkpoint and data paths must lie inside it. Default: cwd. */
   workspace?: string;
   /** torch device for the worker, e.g. `cpu` or `cuda:0`. Default: cuda when available. */
@@ -40,7 +47,7 @@ export interface SpawnOptions extends ConnectionOptions {
   logger?: (line: string, stream: LogStream) => void;
   /** How long to wait for the ready line, ms. Default 60000. */
   readyTimeoutMs?: number;
-  /** Opens the transport. Default: the native zeromq DEALER. */
+  /** Opens the transport; overrides `transport`. */
   transportFactory?: TransportFactory;
   /**
    * Start the worker in its own process group, so a Ctrl-C meant for this process does
@@ -57,15 +64,17 @@ export interface SpawnOptions extends ConnectionOptions {
 }
 
 const STDERR_LINES = 50;
+// How long a closed transport waits for the worker's exit status before reporting the end.
+const EXIT_WAIT_MS = 2000;
 
 /** A worker process started by this SDK; stopping it is tied to this object's lifetime. */
 export class SpawnedWorker extends Worker {
   readonly python: PythonChoice;
   readonly endpoint: string;
   readonly pid: number;
-  readonly #process: ResultPromise;
   readonly #stderr: string[];
   readonly #cleanupDir?: string;
+  #hasExited = false;
   readonly exited: Promise<{ exitCode: number | null; signal: string | null }>;
 
   constructor(args: {
@@ -80,10 +89,12 @@ export class SpawnedWorker extends Worker {
     super(args.connection);
     this.python = args.python;
     this.endpoint = args.endpoint;
-    this.#process = args.process;
     this.pid = args.process.pid ?? -1;
     this.#stderr = args.stderr;
     this.exited = args.exited;
+    this.exited.then(() => {
+      this.#hasExited = true;
+    });
     this.#cleanupDir = args.cleanupDir;
   }
 
@@ -92,9 +103,17 @@ export class SpawnedWorker extends Worker {
     return [...this.#stderr];
   }
 
-  /** Sends a signal to the worker process (e.g. for tests of crash handling). */
+  /** Sends a signal to the worker process (e.g. for tests of crash handling); false once it has exited. */
   kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
-    return this.#process.kill(signal);
+    if (this.#hasExited) return false;
+    // By pid rather than ChildProcess.kill: under Deno 2.9 the latter delivers only the
+    // first signal it is given (SIGSTOP, then SIGCONT or SIGKILL, would be lost).
+    try {
+      process.kill(this.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Stops the worker: `shutdown`, then SIGTERM, then SIGKILL, each after a grace period. */
@@ -107,8 +126,8 @@ export class SpawnedWorker extends Worker {
     const wait = (ms: number) =>
       Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
     if (!(await wait(graceMs))) {
-      this.#process.kill("SIGTERM");
-      if (!(await wait(2000))) this.#process.kill("SIGKILL");
+      this.kill("SIGTERM");
+      if (!(await wait(2000))) this.kill("SIGKILL");
       await exited;
     }
     if (this.#cleanupDir) rmSync(this.#cleanupDir, { recursive: true, force: true });
@@ -139,13 +158,34 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
 
 /** Starts one worker process and connects to it. */
 async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
+  const open = chooseTransport(options);
+  const useIpc = (options.socket ?? (process.platform === "win32" ? "tcp" : "ipc")) === "ipc";
+  // Under Deno, a unix socket needs write access to its folder and net access to `unix:<path>`.
+  checkDenoPermissions(
+    [
+      { name: "env" },
+      { name: "read", path: PACKAGE_ROOT },
+      useIpc ? { name: "write", path: tmpdir() } : { name: "net", host: "127.0.0.1" },
+    ],
+    "spawnWorker",
+  );
   const python = resolvePython(options.python);
+  checkDenoPermissions([{ name: "run", command: python.path }], "spawnWorker");
   const key = randomBytes(32);
   const signer = new Signer(key);
-  const useIpc = (options.transport ?? (process.platform === "win32" ? "tcp" : "ipc")) === "ipc";
   const dir = useIpc ? mkdtempSync(join(tmpdir(), "advmoe-")) : undefined; // mode 0700
   const bind = dir ? `ipc://${join(dir, "worker.sock")}` : "tcp://127.0.0.1:0";
-  const args = ["-m", "advmoe_worker", "--bind", bind];
+  if (dir) {
+    try {
+      checkDenoPermissions([{ name: "net", host: `unix:${join(dir, "worker.sock")}` }], "spawnWorker");
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+  // --watch-parent: the worker exits when its stdin (a pipe from this process) closes,
+  // so it does not outlive a parent that is killed or exits without closing it.
+  const args = ["-m", "advmoe_worker", "--bind", bind, "--watch-parent"];
   if (options.workspace) args.push("--workspace", options.workspace);
   if (options.device) args.push("--device", options.device);
   if (options.threads) args.push("--threads", String(options.threads));
@@ -166,7 +206,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
       PYTHONUNBUFFERED: "1",
       PYTHONPATH: pythonPath,
     },
-    stdin: "ignore",
+    stdin: "pipe",
     buffer: false,
     reject: false,
     cleanup: true,
@@ -175,7 +215,11 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   });
   const stderr: string[] = [];
   const log = options.logger;
-  const exited = child.then((r) => ({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }));
+  const exited = child.then((r) => {
+    // The launcher's socket folder goes with the process, whoever ends it.
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
+  });
   createInterface({ input: child.stderr! }).on("line", (line) => {
     stderr.push(line);
     if (stderr.length > STDERR_LINES) stderr.shift();
@@ -220,8 +264,15 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
     throw err;
   });
 
-  const transport = await (options.transportFactory ?? zeromqTransport)(ready.endpoint);
-  const connection = new Connection(transport, key, options);
+  let transport: Transport;
+  try {
+    transport = await open(ready.endpoint);
+  } catch (err) {
+    child.kill("SIGKILL");
+    await exited;
+    throw err;
+  }
+  const connection = new Connection(awaitExitOnEnd(transport, exited), key, options);
   exited.then(({ exitCode, signal }) => {
     const error: AdvmoeError =
       exitCode === 0 && !signal
@@ -244,14 +295,59 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   });
 }
 
+/**
+ * A transport whose end is reported only once the worker's exit is known (or after
+ * 2 s): a transport that sees the socket close (zmtp does, zeromq reconnects) must not
+ * turn a worker's death into a vaguer error than the exit status gives.
+ */
+function awaitExitOnEnd(transport: Transport, exited: Promise<unknown>): Transport {
+  const settle = () =>
+    Promise.race([exited, new Promise((resolve) => setTimeout(resolve, EXIT_WAIT_MS).unref())]).then(() => undefined);
+  let closing = false;
+  return {
+    send: (frames) => transport.send(frames),
+    close: () => {
+      closing = true;
+      transport.close();
+    },
+    get closed() {
+      return transport.closed;
+    },
+    async *messages() {
+      try {
+        yield* transport.messages();
+      } finally {
+        if (!closing) await settle();
+      }
+    },
+  };
+}
+
+function chooseTransport(options: {
+  transport?: TransportKind;
+  transportFactory?: TransportFactory;
+}): TransportFactory {
+  if (options.transportFactory) return options.transportFactory;
+  const kind = options.transport as string | undefined;
+  if (kind === "ipc" || kind === "tcp") {
+    throw new TypeError(
+      `transport: "${kind}" names a socket kind; pass socket: "${kind}" (transport is "zmtp" or "zeromq")`,
+    );
+  }
+  return transportFactory(options.transport);
+}
+
 /** Options for connecting to a worker that is already running. */
 export interface ConnectOptions extends ConnectionOptions {
   /** The worker's signing key: 32 bytes, or its hex. */
   key: Uint8Array | string;
-  /** Encrypt with ZeroMQ CURVE: required by a worker started with `--allow-remote`. */
+  /** Encrypt with ZeroMQ CURVE: required by a worker started with `--allow-remote`. Needs the zeromq transport. */
   curve?: CurveKeys;
   /** How long the CURVE handshake may take, ms. Default 10000. */
   handshakeTimeoutMs?: number;
+  /** `zmtp` (pure TypeScript; default under Deno and Bun) or `zeromq` (native; default under Node). */
+  transport?: TransportKind;
+  /** Opens the transport; overrides `transport`. */
   transportFactory?: TransportFactory;
 }
 
@@ -260,11 +356,16 @@ export interface ConnectOptions extends ConnectionOptions {
  * With `curve`, a wrong server key rejects with HandshakeError instead of waiting forever.
  */
 export async function connectWorker(endpoint: string, options: ConnectOptions): Promise<Worker> {
-  const key = typeof options.key === "string" ? Buffer.from(options.key, "hex") : options.key;
-  const transport = await (options.transportFactory ?? zeromqTransport)(
-    endpoint,
-    options.curve ? { curve: options.curve } : {},
+  const open = chooseTransport(options);
+  const address = parseEndpoint(endpoint);
+  checkDenoPermissions(
+    address.kind === "tcp"
+      ? [{ name: "net", host: `${address.host}:${address.port}` }]
+      : [{ name: "net", host: `unix:${address.path}` }],
+    "connectWorker",
   );
+  const key = typeof options.key === "string" ? Buffer.from(options.key, "hex") : options.key;
+  const transport = await open(endpoint, options.curve ? { curve: options.curve } : {});
   if (options.curve) {
     if (!transport.handshake) {
       transport.close();

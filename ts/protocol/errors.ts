@@ -27,7 +27,8 @@ export type ClientErrorCode =
   | "worker_closed"
   | "launch_failed"
   | "protocol"
-  | "handshake_failed";
+  | "handshake_failed"
+  | "transport";
 
 /** Base of every error the SDK raises; `code` is stable, `details` is data. */
 export class AdvmoeError extends Error {
@@ -142,3 +143,15 @@ export class LaunchError extends AdvmoeError {}
 export class ProtocolError extends AdvmoeError {}
 /** The encrypted (CURVE) connection could not be set up: a wrong server key, or a peer without CURVE. */
 export class HandshakeError extends AdvmoeError {}
+/**
+ * The byte stream to the worker failed below the advmoe protocol: the connection could
+ * not be opened or broke (for example in the middle of a message), or the peer spoke
+ * ZMTP wrongly, or a transport is not available. `reason` is a stable word for which
+ * (`connect`, `permission`, `handshake`, `mechanism`, `truncated`, `reset`, `closed`,
+ * `frame_too_large`, `bad_frame`, `unsupported`).
+ */
+export class TransportError extends AdvmoeError {
+  get reason(): string {
+    return String(this.details.reason ?? "");
+  }
+}

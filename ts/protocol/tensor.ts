@@ -115,8 +115,8 @@ export function tensorFromBytes(dtype: DType, shape: readonly number[], bytes: U
       `frame has ${bytes.byteLength} bytes, ${dtype} x [${shape.join(", ")}] needs ${length * size}`,
     );
   }
-  let source = bytes;
-  if (bytes.byteOffset % size !== 0) source = bytes.slice();
+  // `new Uint8Array(view)` copies (a Buffer's `slice()` would not); the copy starts at 0.
+  const source = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes);
   return { dtype, shape: [...shape], data: new ctor(source.buffer, source.byteOffset, length) as never };
 }
 
