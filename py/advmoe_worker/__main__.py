@@ -164,7 +164,11 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: server.stop())
     from . import __version__
 
-    ready = {"version": __version__, "device": str(server.device)}
+    ready = {
+        "version": __version__,
+        "device": str(server.device),
+        "max_message_bytes": server.config.max_message_bytes,
+    }
     if curve_secret is not None:
         ready["curve_public_key"] = keys.curve_public(curve_secret).decode()
     print(pack_ready(server, ready), flush=True)

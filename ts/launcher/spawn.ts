@@ -67,6 +67,13 @@ const STDERR_LINES = 50;
 // How long a closed transport waits for the worker's exit status before reporting the end.
 const EXIT_WAIT_MS = 2000;
 
+/** The fields of the worker's ready line the launcher reads. */
+interface ReadyLine {
+  endpoint: string;
+  /** The worker's message size limit (absent from older workers). */
+  max_message_bytes?: number;
+}
+
 /** A worker process started by this SDK; stopping it is tied to this object's lifetime. */
 export class SpawnedWorker extends Worker {
   readonly python: PythonChoice;
@@ -134,12 +141,12 @@ export class SpawnedWorker extends Worker {
   }
 }
 
-function parseReady(line: string, signer: Signer): { endpoint: string } | undefined {
+function parseReady(line: string, signer: Signer): ReadyLine | undefined {
   const match = /^ADVMOE_READY (\{.*\}) ([0-9a-f]{64})$/.exec(line.trim());
   if (!match) return undefined;
   const [, json, sig] = match as unknown as [string, string, string];
   if (signer.signText(json) !== sig) return undefined;
-  return JSON.parse(json) as { endpoint: string };
+  return JSON.parse(json) as ReadyLine;
 }
 
 /**
@@ -227,7 +234,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   });
 
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
-  const ready = await new Promise<{ endpoint: string }>((resolve, reject) => {
+  const ready = await new Promise<ReadyLine>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(
@@ -272,7 +279,10 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
     await exited;
     throw err;
   }
-  const connection = new Connection(awaitExitOnEnd(transport, exited), key, options);
+  const connection = new Connection(awaitExitOnEnd(transport, exited), key, {
+    ...options,
+    maxMessageBytes: ready.max_message_bytes ?? 0,
+  });
   exited.then(({ exitCode, signal }) => {
     const error: AdvmoeError =
       exitCode === 0 && !signal
@@ -379,6 +389,7 @@ export async function connectWorker(endpoint: string, options: ConnectOptions): 
     }
   }
   const worker = new Worker(new Connection(transport, key, options));
-  await worker.info({ timeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  const info = await worker.info({ timeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  worker.connection.maxMessageBytes = info.max_message_bytes;
   return worker;
 }
