@@ -1,5 +1,6 @@
 // Pipelined echo: one client keeps `--window` requests in flight against one worker and
 // counts replies per second. Usage: npx tsx bench/pipeline.ts [--window 1000] [--requests 100000]
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { spawnWorker } from "../ts/launcher/spawn.js";
 
@@ -16,6 +17,17 @@ const requests = Number(values.requests);
 
 await using worker = await spawnWorker({ transport: values.transport as "ipc" | "tcp" });
 const connection = worker.connection;
+const workerPid = ((await connection.call("info")).result as { pid: number }).pid;
+
+/** The worker's user + system CPU seconds so far (Linux /proc; NaN elsewhere). */
+function workerCpuS(): number {
+  try {
+    const fields = readFileSync(`/proc/${workerPid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /** Sends `total` echo requests, never more than `inFlight` unanswered; returns req/s. */
 async function run(total: number, inFlight: number): Promise<number> {
@@ -34,8 +46,15 @@ async function run(total: number, inFlight: number): Promise<number> {
 await run(Math.min(requests, 20_000), window); // warm-up: JIT, socket buffers
 const rates: number[] = [];
 const sequential: number[] = [];
+const clientCpu: number[] = [];
+const workerCpu: number[] = [];
 for (let i = 0; i < Number(values.repeats); i++) {
+  const cpu = process.cpuUsage();
+  const wcpu = workerCpuS();
   rates.push(await run(requests, window));
+  const used = process.cpuUsage(cpu);
+  clientCpu.push(((used.user + used.system) / requests) * 1);
+  workerCpu.push(((workerCpuS() - wcpu) / requests) * 1e6);
   sequential.push(await run(Math.min(requests, 3000), 1));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -47,3 +66,11 @@ console.log(
   `sequential req/s: ${sequential.map((r) => r.toFixed(0)).join(" ")} (median ${median(sequential).toFixed(0)})`,
 );
 console.log(`pipelined / sequential: ${(median(rates) / median(sequential)).toFixed(1)}x`);
+// CPU time per request bounds the rate whatever else runs: on two otherwise idle cores
+// the busier side sets it.
+const client = median(clientCpu);
+const server = median(workerCpu);
+console.log(
+  `CPU µs per pipelined request: client ${client.toFixed(1)}, worker ${server.toFixed(1)} ` +
+    `(bound on two free cores: ${(1e6 / Math.max(client, server)).toFixed(0)} req/s)`,
+);
