@@ -1,6 +1,6 @@
 // Pipelined echo: one client keeps `--window` requests in flight against one worker and
 // counts replies per second. Usage: npx tsx bench/pipeline.ts [--window 1000] [--requests 100000]
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { spawnWorker } from "../ts/launcher/spawn.js";
 
@@ -10,6 +10,7 @@ const { values } = parseArgs({
     requests: { type: "string", default: "100000" },
     repeats: { type: "string", default: "3" },
     transport: { type: "string", default: "ipc" },
+    "pid-file": { type: "string" },
   },
 });
 const window = Number(values.window);
@@ -18,6 +19,8 @@ const requests = Number(values.requests);
 await using worker = await spawnWorker({ transport: values.transport as "ipc" | "tcp" });
 const connection = worker.connection;
 const workerPid = ((await connection.call("info")).result as { pid: number }).pid;
+// For a profiler to attach to the worker (bench/profile.sh).
+if (values["pid-file"]) writeFileSync(values["pid-file"], String(workerPid));
 
 /** The worker's user + system CPU seconds so far (Linux /proc; NaN elsewhere). */
 function workerCpuS(): number {
