@@ -6,15 +6,22 @@ header checks, params validation (three ways), the handler, the reply's encoding
 signature, the send; then the whole path for an inline `echo` through a real server
 over inproc, the hand-off to the compute thread and back (queue plus inproc wake-up),
 and an inline round trip while the compute thread holds the GIL in Python code.
-Prints a markdown table. Usage: .venv/bin/python bench/worker_stages.py [--number 20000]
+Prints a markdown table; with `--before REF` the same stages of the worker as committed
+at REF (e.g. `main`) are measured in a subprocess in the same run, side by side.
+Usage: .venv/bin/python bench/worker_stages.py [--number 20000] [--before REF]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
 import secrets
+import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 import timeit
@@ -58,8 +65,64 @@ def request(params: dict, seq: int = 1) -> list[bytes]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--number", type=int, default=20000)
+    p.add_argument("--before", default=None, help="a git ref whose worker is measured alongside")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    n = args.number
+    # Alternated and taken at their fastest, so a burst of load elsewhere lands on one
+    # repetition of one side, not on the comparison.
+    befores, afters = [], []
+    for _ in range(args.repeats):
+        if args.before:
+            befores.append(measure_at(args.before, args.number))
+        afters.append(measure(args.number))
+    before = _fastest(befores) if args.before else None
+    rows = _fastest(afters)
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(f"python {sys.version.split()[0]}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
+    print(f"switch interval {sys.getswitchinterval() * 1e3:.1f} ms")
+    print()
+    if before is None:
+        print("| worker stage | µs per message |")
+        print("|---|---:|")
+        for name, us in rows:
+            print(f"| {name} | {us:.1f} |")
+        return
+    old = dict(before)
+    print(f"| worker stage | {args.before} µs | this tree µs |")
+    print("|---|---:|---:|")
+    for name, us in rows:
+        was = old.get(name)
+        print(f"| {name} | {'' if was is None else f'{was:.1f}'} | {us:.1f} |")
+
+
+def _fastest(runs: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    return [(name, min(dict(run)[name] for run in runs)) for name, _ in runs[0]]
+
+
+def measure_at(ref: str, number: int) -> list[tuple[str, float]]:
+    """This script run against the worker package and schemas as committed at `ref`."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "archive", ref, "py/advmoe_worker", "schemas"], cwd=root, capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        env = {**os.environ, "PYTHONPATH": f"{tmp}/py", "ADVMOE_SCHEMA_DIR": f"{tmp}/schemas"}
+        out = subprocess.run(
+            [sys.executable, __file__, "--json", "--repeats", "1", "--number", str(number)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+
+
+def measure(n: int) -> list[tuple[str, float]]:
     rows: list[tuple[str, float]] = []
 
     signer = Signer(KEY)
@@ -182,13 +245,7 @@ def main() -> None:
     server.stopping = True
     server._jobs.put(None)
     worker.join(5)
-    print(f"python {sys.version.split()[0]}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
-    print(f"switch interval {sys.getswitchinterval() * 1e3:.1f} ms")
-    print()
-    print("| worker stage | µs per message |")
-    print("|---|---:|")
-    for name, us in rows:
-        print(f"| {name} | {us:.1f} |")
+    return rows
 
 
 class _NoopCtx:
@@ -209,5 +266,4 @@ class _NoopJob:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
     main()
