@@ -205,25 +205,16 @@ def measure(n: int) -> list[tuple[str, float]]:
     # Hand-off to the compute thread and back: a queue, then the inproc wake-up and poll.
     worker = threading.Thread(target=server._compute_loop, daemon=True)
     worker.start()
-    # The wake-up arrives on an inproc PULL socket (older workers) or on the ROUTER itself.
-    wake_rx = getattr(server, "_wake_rx", None)
-    if wake_rx is None:
-        server._sock.setsockopt(zmq.RCVTIMEO, 1000)
-
-    def woken() -> None:
-        if wake_rx is None:
-            server._sock.recv_multipart()
-            return
-        wake_rx.poll(1000)
-        while wake_rx.poll(0):
-            wake_rx.recv()
-
+    poller = zmq.Poller()
+    poller.register(server._wake_rx, zmq.POLLIN)
     handoff = []
     for _ in range(min(n, 3000)):
         t = time.perf_counter()
         server._outbox.clear()
         server._jobs.put(_NoopJob)
-        woken()
+        poller.poll(1000)
+        while server._wake_rx.poll(0):
+            server._wake_rx.recv()
         handoff.append(time.perf_counter() - t)
     handoff.sort()
     rows.append(("hand-off to compute thread and back (p50)", handoff[len(handoff) // 2] * 1e6))
@@ -243,7 +234,9 @@ def measure(n: int) -> list[tuple[str, float]]:
         t = time.perf_counter()
         server._outbox.clear()
         server._jobs.put(_NoopJob)
-        woken()
+        poller.poll(1000)
+        while server._wake_rx.poll(0):
+            server._wake_rx.recv()
         contended.append(time.perf_counter() - t)
     spinning = False
     spinner.join()

@@ -42,10 +42,7 @@ log = logging.getLogger("advmoe_worker")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 # Plain ints: pyzmq's flag enums cost a Python-level `__or__` on every use.
-_NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
-# The routing id of the compute thread's wake-ups; peers get random 5-byte ids starting
-# with a zero byte, which this one, not starting with zero, can never be.
-_WAKE_ID = b"advmoe-wake"
+_NOBLOCK, _SNDMORE, _POLLIN = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.POLLIN)
 # Signature, header, then at most one frame per tensor.
 MAX_FRAMES = 2 + MAX_TENSORS
 
@@ -115,39 +112,43 @@ class Server:
         if self.config.curve_secret_key is not None:
             self._sock.setsockopt(zmq.CURVE_SERVER, 1)
             self._sock.setsockopt(zmq.CURVE_SECRETKEY, self.config.curve_secret_key)
-        # The loop blocks in one recv on this socket alone: zmq_poll over two sockets
-        # made about ten poll(2) calls per request. So the compute thread wakes it
-        # with an empty message to the same ROUTER, over inproc, from a fixed routing
-        # id. It connects before the real endpoint is bound, and a ROUTER refuses a
-        # second peer with a routing id in use, so no peer can send as it; a wake
-        # carries nothing anyway.
-        self._sock.setsockopt(zmq.RCVTIMEO, 200)  # so `stopping` is noticed while idle
-        self._sock.bind(self._wake_addr)
-        self._wake_lock = threading.Lock()
-        self._wake_tx = self._zmq.socket(zmq.DEALER)
-        self._wake_tx.setsockopt(zmq.ROUTING_ID, _WAKE_ID)
-        self._wake_tx.setsockopt(zmq.LINGER, 0)
-        self._wake_tx.connect(self._wake_addr)
         self._sock.bind(self.config.bind)
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._wake_rx = self._zmq.socket(zmq.PULL)
+        self._wake_rx.bind(self._wake_addr)
+        self._wake_lock = threading.Lock()
+        self._wake_tx = self._zmq.socket(zmq.PUSH)
+        self._wake_tx.connect(self._wake_addr)
         return self.endpoint
 
     def serve(self) -> None:
         """Runs until a `shutdown` request or `stop()`; closes the sockets on return."""
         worker = threading.Thread(target=self._compute_loop, name="advmoe-compute", daemon=True)
         worker.start()
+        # zmq_poll itself: zmq.Poller rebuilds its lists and a dict on every call.
+        items = [(self._sock, _POLLIN), (self._wake_rx, _POLLIN)]
         try:
             while True:
-                flags = 0  # the first receive of a round blocks (up to RCVTIMEO)
-                for _ in range(256):  # bounded, so the outbox is never starved
-                    try:
-                        frames, too_many = self._recv_message(flags)
-                    except zmq.Again:
-                        break
-                    flags = _NOBLOCK
-                    if frames[0].bytes == _WAKE_ID:
-                        continue  # the compute thread queued replies: flush below
-                    self._on_message(frames, too_many)
+                ready = zmq.zmq_poll(items, 200)  # only the sockets with events
+                sock_ready = woken = False
+                for sock, _ in ready:
+                    if sock is self._sock:
+                        sock_ready = True
+                    else:
+                        woken = True
+                if woken:
+                    while True:
+                        try:
+                            self._wake_rx.recv(_NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                if sock_ready:
+                    for _ in range(256):  # bounded, so the outbox is never starved
+                        try:
+                            frames, too_many = self._recv_message()
+                        except zmq.Again:
+                            break
+                        self._on_message(frames, too_many)
                 self._flush_outbox()
                 if self.stopping and not worker.is_alive():
                     self._flush_outbox()
@@ -157,18 +158,19 @@ class Server:
             self._jobs.put(None)
             worker.join(timeout=5)
             self._flush_outbox()
-            self._wake_tx.close(linger=0)
             self._sock.close(linger=1000)
+            self._wake_rx.close(linger=0)
+            self._wake_tx.close(linger=0)
             self._zmq.term()
 
     def stop(self) -> None:
         """Asks the loop to stop (safe from any thread or a signal handler)."""
         self.stopping = True
-        self._jobs.put(None)  # the receive timeout notices `stopping` within 200 ms
+        self._jobs.put(None)  # the poll timeout notices `stopping` within 200 ms
 
     # ---- receive ----------------------------------------------------------------------
 
-    def _recv_message(self, flags: int = _NOBLOCK) -> tuple[list[Any], bool]:
+    def _recv_message(self) -> tuple[list[Any], bool]:
         """One message, frame by frame: ([identity, signature, header, tensors...], too many).
 
         Once the frames received pass the size limit, the rest are read and let go at
@@ -176,7 +178,7 @@ class Server:
         signed sender can still be told `too_large`. Past the frame count limit not even
         the lengths are kept.
         """
-        frame = self._sock.recv(flags, copy=False)
+        frame = self._sock.recv(_NOBLOCK, copy=False)
         frames: list[Any] = [frame]
         total = 0
         too_many = False
