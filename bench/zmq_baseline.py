@@ -43,13 +43,27 @@ def serve(endpoint_queue, transport: str, size: int) -> None:
     ctx.term()
 
 
+class _Print:
+    """Stands in for the queue: the endpoint goes to stdout for a client in another language."""
+
+    def put(self, endpoint: str) -> None:
+        print(endpoint, flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--transport", choices=["ipc", "tcp"], default="ipc")
     p.add_argument("--rounds", type=int, default=3000)
     p.add_argument("--bytes", type=int, default=64 << 20)
     p.add_argument("--transfers", type=int, default=8)
+    p.add_argument("--samples", action="store_true", help="print every sample (µs) instead of summaries")
+    p.add_argument(
+        "--serve", action="store_true", help="only the server: print its endpoint, serve until `stop`"
+    )
     args = p.parse_args()
+    if args.serve:
+        serve(_Print(), args.transport, args.bytes)
+        return
 
     q = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=serve, args=(q, args.transport, args.bytes))
@@ -83,11 +97,18 @@ def main() -> None:
         return time.perf_counter() - t
 
     sink(), source()
-    up = statistics.median(sink() for _ in range(args.transfers))
-    down = statistics.median(source() for _ in range(args.transfers))
+    ups, downs = [], []
+    for _ in range(args.transfers):
+        ups.append(sink())
+        downs.append(source())
+    up, down = statistics.median(ups), statistics.median(downs)
     sock.send(b"stop")
     sock.recv_multipart()
     proc.join(timeout=10)
+    if args.samples:
+        us = lambda xs: [x * 1e6 for x in xs]  # noqa: E731
+        print(json.dumps({"rtt": us(samples), "up": us(ups), "down": us(downs)}))
+        return
     print(
         json.dumps(
             {

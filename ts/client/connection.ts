@@ -62,7 +62,8 @@ interface Pending {
   resolve: (reply: Reply) => void;
   reject: (err: Error) => void;
   onEvent?: (event: WorkerEvent) => void;
-  cleanup: () => void;
+  /** Clears the call's timer and abort listener, where it has them. */
+  cleanup?: () => void;
   /** Keeps sent tensor memory alive and unmutated until the worker answers. */
   frames: readonly Uint8Array[];
 }
@@ -148,42 +149,55 @@ export class Connection {
         );
       }
     }
+    const { signal, onEvent } = options;
+    if (signal?.aborted) {
+      return Promise.reject(new CancelledError("cancelled", `${method} was cancelled before it was sent`, { id }));
+    }
+    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
     return new Promise<Reply>((resolve, reject) => {
-      const timers: { timeout?: NodeJS.Timeout } = {};
-      const onAbort = () => {
-        this.#send({ kind: "cancel", id });
-        settleError(new CancelledError("cancelled", `${method} was cancelled by the caller`, { id }));
-      };
-      const cleanup = () => {
-        if (timers.timeout) clearTimeout(timers.timeout);
-        options.signal?.removeEventListener("abort", onAbort);
-        this.#pending.delete(id);
-      };
-      const settleError = (err: Error) => {
-        cleanup();
-        reject(err);
-      };
-      if (options.signal?.aborted) {
-        reject(new CancelledError("cancelled", `${method} was cancelled before it was sent`, { id }));
-        return;
-      }
-      this.#pending.set(id, { method, resolve, reject, onEvent: options.onEvent, cleanup, frames });
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
-      if (timeoutMs > 0) {
-        timers.timeout = setTimeout(() => {
-          this.#send({ kind: "cancel", id });
-          settleError(
-            new TimeoutError("timeout", `${method} did not finish within ${timeoutMs} ms`, { id, timeoutMs }),
-          );
-        }, timeoutMs);
-      }
+      const pending: Pending = { method, resolve, reject, onEvent, frames };
+      // Abort and timeout closures only for the calls that ask for them: a plain call
+      // allocates its promise, its frames and this record, nothing more.
+      if (signal || timeoutMs > 0) this.#watch(id, pending, signal, timeoutMs);
+      this.#pending.set(id, pending);
       this.#transport.send(frames).catch((err: unknown) => {
-        settleError(
-          new WorkerClosedError("worker_closed", `could not send ${method}: ${String(err)}`, {}, { cause: err }),
-        );
+        this.#settle(id);
+        reject(new WorkerClosedError("worker_closed", `could not send ${method}: ${String(err)}`, {}, { cause: err }));
       });
     });
+  }
+
+  #watch(id: number, pending: Pending, signal: AbortSignal | undefined, timeoutMs: number): void {
+    let timeout: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      this.#send({ kind: "cancel", id });
+      this.#settle(id);
+      pending.reject(new CancelledError("cancelled", `${pending.method} was cancelled by the caller`, { id }));
+    };
+    pending.cleanup = () => {
+      if (timeout) clearTimeout(timeout);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs > 0) {
+      timeout = setTimeout(() => {
+        this.#send({ kind: "cancel", id });
+        this.#settle(id);
+        pending.reject(
+          new TimeoutError("timeout", `${pending.method} did not finish within ${timeoutMs} ms`, { id, timeoutMs }),
+        );
+      }, timeoutMs);
+    }
+  }
+
+  /** Forgets a pending call and its timers; its promise is settled by the caller. */
+  #settle(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (pending) {
+      this.#pending.delete(id);
+      pending.cleanup?.();
+    }
+    return pending;
   }
 
   /** Sends already-framed bytes as they are (for protocol tests: unsigned or garbage input). */
@@ -194,8 +208,7 @@ export class Connection {
   /** Waits for the reply to a request sent with `sendRaw` under `id` (for protocol tests). */
   awaitReply(id: number, method = "raw"): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      const cleanup = () => this.#pending.delete(id);
-      this.#pending.set(id, { method, resolve, reject, cleanup, frames: [] });
+      this.#pending.set(id, { method, resolve, reject, frames: [] });
     });
   }
 
@@ -214,10 +227,7 @@ export class Connection {
     if (this.#failure) return;
     this.#failure = error ?? new WorkerClosedError("worker_closed", "the connection to the worker is closed");
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    for (const pending of [...this.#pending.values()]) {
-      pending.cleanup();
-      pending.reject(this.#failure);
-    }
+    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(this.#failure);
     this.#transport.close();
     this.#settleClosed(this.#failure);
   }
@@ -227,7 +237,8 @@ export class Connection {
       { v: PROTOCOL_VERSION, ...header, session: this.#session, seq: ++this.#seq, ts: Date.now() } as Header,
       tensors,
     );
-    return [this.#signer.sign(frames, this.#options.fullMac), ...frames];
+    frames.unshift(this.#signer.sign(frames, this.#options.fullMac));
+    return frames;
   }
 
   #send(header: Omit<Header, "v" | "session" | "seq" | "ts">): void {
@@ -272,7 +283,8 @@ export class Connection {
 
   #onFrames(frames: Uint8Array[]): void {
     this.stats.received++;
-    const [signature, ...rest] = frames;
+    const signature = frames[0];
+    const rest = frames.slice(1);
     if (!signature || rest.length === 0 || !this.#signer.verify(signature, rest)) {
       this.stats.droppedUnsigned++;
       return;
@@ -294,18 +306,19 @@ export class Connection {
     }
     this.#lastHeard = Date.now();
     if (header.kind === "heartbeat") return;
-    const pending = header.id === null ? undefined : this.#pending.get(header.id);
-    if (!pending) {
+    const id = header.id;
+    const pending = id === null ? undefined : this.#pending.get(id);
+    if (!pending || id === null) {
       this.stats.orphans++;
       return;
     }
     if (header.kind === "event") {
       pending.onEvent?.({ event: String(header.event), data: header.data ?? {}, tensors });
     } else if (header.kind === "reply") {
-      pending.cleanup();
+      this.#settle(id);
       pending.resolve({ result: header.result ?? {}, tensors });
     } else if (header.kind === "error") {
-      pending.cleanup();
+      this.#settle(id);
       pending.reject(workerError(header.error, pending.method));
     }
   }

@@ -98,7 +98,7 @@ function toNumber(value: unknown): unknown {
 
 /** Decodes [header, ...tensor frames] (signature already stripped and checked). */
 export function decode(frames: readonly Uint8Array[]): Message {
-  const [raw, ...rest] = frames;
+  const raw = frames[0];
   if (!raw) throw new DecodeError("message has no header frame");
   let header: Header;
   try {
@@ -114,6 +114,9 @@ export function decode(frames: readonly Uint8Array[]): Message {
   header.id = toNumber(header.id ?? null) as number | null;
   header.seq = toNumber(header.seq) as number;
   const tensors: Record<string, Tensor> = {};
+  // Most messages carry no tensors: no table to walk, no set to build.
+  if (header.tensors === undefined && frames.length === 1) return { header, tensors };
+  const rest = frames.slice(1);
   const used = new Set<number>();
   for (const [name, entry] of Object.entries(header.tensors ?? {})) {
     const frame = rest[entry.frame - 2];

@@ -1,5 +1,5 @@
 // HMAC-SHA256 signatures over frames, and replay rejection (docs/protocol.md, Signing).
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 
 export const DIGEST_BYTES = 32;
 export const SIGNATURE_BYTES = 1 + DIGEST_BYTES;
@@ -8,10 +8,12 @@ const MODE_FULL = 0x66; // "f": every byte
 
 /** Signs and verifies frame lists with one shared key. */
 export class Signer {
-  readonly #key: Buffer;
+  // A KeyObject: createHmac with raw key bytes imports the key anew on every call,
+  // which costs more than hashing a small header.
+  readonly #key: KeyObject;
   constructor(key: Uint8Array) {
     if (key.byteLength < 16) throw new RangeError("signing key must be at least 16 bytes");
-    this.#key = Buffer.from(key);
+    this.#key = createSecretKey(Buffer.from(key));
   }
 
   /** The signature frame for [header, ...tensor frames]. */
@@ -35,15 +37,42 @@ export class Signer {
 
   #sign(frames: readonly Uint8Array[], mode: number): Buffer {
     const mac = createHmac("sha256", this.#key);
-    mac.update(Uint8Array.of(mode));
-    const length = Buffer.alloc(8);
-    frames.forEach((frame, i) => {
-      length.writeBigUInt64LE(BigInt(frame.byteLength));
-      mac.update(length);
-      if (i === 0 || mode === MODE_FULL) mac.update(frame);
-    });
-    return Buffer.concat([Uint8Array.of(mode), mac.digest()]);
+    const out = Buffer.allocUnsafe(SIGNATURE_BYTES);
+    out[0] = mode;
+    if (mode === MODE_HEADER) {
+      // Mode byte, lengths and the header's bytes: small, so hashed in one update.
+      const header = frames[0]?.byteLength ?? 0;
+      const input = Buffer.allocUnsafe(1 + 8 * frames.length + header);
+      input[0] = mode;
+      let at = 1;
+      for (let i = 0; i < frames.length; i++) {
+        const frame = frames[i] as Uint8Array;
+        writeLength(input, at, frame.byteLength);
+        at += 8;
+        if (i === 0) {
+          input.set(frame, at);
+          at += frame.byteLength;
+        }
+      }
+      mac.update(input);
+    } else {
+      mac.update(out.subarray(0, 1));
+      const length = Buffer.allocUnsafe(8);
+      for (const frame of frames) {
+        writeLength(length, 0, frame.byteLength);
+        mac.update(length);
+        mac.update(frame);
+      }
+    }
+    out.set(mac.digest(), 1);
+    return out;
   }
+}
+
+/** A little-endian u64 frame length, without going through BigInt. */
+function writeLength(buf: Buffer, at: number, length: number): void {
+  buf.writeUInt32LE(length >>> 0, at);
+  buf.writeUInt32LE(Math.floor(length / 2 ** 32), at + 4);
 }
 
 /** Tracks the peer's sequence numbers: anything not strictly newer is a replay. */

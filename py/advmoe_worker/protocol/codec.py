@@ -16,6 +16,7 @@ from .tensors import tensor_from_frame, tensor_to_frame
 PROTOCOL_VERSION = 1
 KINDS = ("request", "reply", "event", "error", "cancel", "heartbeat")
 MAX_HEADER_BYTES = 16 << 20
+_UNPACK_OPTIONS = {"raw": False, "strict_map_key": True, **unpack_limits(MAX_HEADER_BYTES)}
 
 
 @dataclass
@@ -66,7 +67,7 @@ def parse_header(raw: Any) -> dict[str, Any]:
     if view.nbytes > MAX_HEADER_BYTES:
         raise BadMessageError(f"header is {view.nbytes} bytes, the limit is {MAX_HEADER_BYTES}")
     try:
-        header = msgpack.unpackb(view, raw=False, strict_map_key=True, **unpack_limits(MAX_HEADER_BYTES))
+        header = msgpack.unpackb(view, **_UNPACK_OPTIONS)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise BadMessageError(f"header is not valid msgpack: {type(exc).__name__} {exc}"[:300]) from None
     if not isinstance(header, dict):

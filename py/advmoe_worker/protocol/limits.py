@@ -35,30 +35,39 @@ def unpack_limits(max_header_bytes: int) -> dict[str, int]:
 def check_structure(value: Any) -> None:
     """Raises BadMessageError when `value` nests too deep, holds too many elements, or
     holds an integer outside int64. Iterative, so depth cannot exhaust the stack."""
+    count = 1
+    _check_scalar(value)
+    if not isinstance(value, (dict, list)):
+        return
+    # Only containers go on the stack: a header is mostly scalars, checked where found.
     stack: list[tuple[Any, int]] = [(value, 0)]
-    count = 0
     while stack:
         item, depth = stack.pop()
-        count += 1
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        children = (*item, *item.values()) if isinstance(item, dict) else item
+        count += len(children)
         if count > MAX_ELEMENTS:
             raise BadMessageError(
                 f"header holds more than {MAX_ELEMENTS} elements",
                 {"rule": "max_elements", "limit": MAX_ELEMENTS},
             )
-        if isinstance(item, dict):
-            if depth >= MAX_DEPTH:
-                raise _too_deep()
-            stack.extend((k, depth + 1) for k in item)
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            if depth >= MAX_DEPTH:
-                raise _too_deep()
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, int) and not isinstance(item, bool) and not INT_MIN <= item <= INT_MAX:
-            raise BadMessageError(
-                "header holds an integer outside the int64 range",
-                {"rule": "int64", "received": str(item)},
-            )
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is float or child is None or kind is bool:
+                continue
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            else:
+                _check_scalar(child)
+
+
+def _check_scalar(item: Any) -> None:
+    if isinstance(item, int) and not isinstance(item, bool) and not INT_MIN <= item <= INT_MAX:
+        raise BadMessageError(
+            "header holds an integer outside the int64 range",
+            {"rule": "int64", "received": str(item)},
+        )
 
 
 def _too_deep() -> BadMessageError:

@@ -42,6 +42,8 @@ from .objects import ObjectRegistry
 log = logging.getLogger("advmoe_worker")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+# Plain ints: pyzmq's flag enums cost a Python-level `__or__` on every use.
+_NOBLOCK, _SNDMORE, _POLLIN = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.POLLIN)
 # Signature, header, then at most one frame per tensor.
 MAX_FRAMES = 2 + MAX_TENSORS
 
@@ -127,16 +129,24 @@ class Server:
         """Runs until a `shutdown` request or `stop()`; closes the sockets on return."""
         worker = threading.Thread(target=self._compute_loop, name="advmoe-compute", daemon=True)
         worker.start()
-        poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._wake_rx, zmq.POLLIN)
+        # zmq_poll itself: zmq.Poller rebuilds its lists and a dict on every call.
+        items = [(self._sock, _POLLIN), (self._wake_rx, _POLLIN)]
         try:
             while True:
-                events = dict(poller.poll(200))
-                if self._wake_rx in events:
-                    while self._wake_rx.poll(0):
-                        self._wake_rx.recv()
-                if self._sock in events:
+                ready = zmq.zmq_poll(items, 200)  # only the sockets with events
+                sock_ready = woken = False
+                for sock, _ in ready:
+                    if sock is self._sock:
+                        sock_ready = True
+                    else:
+                        woken = True
+                if woken:
+                    while True:
+                        try:
+                            self._wake_rx.recv(_NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                if sock_ready:
                     for _ in range(256):  # bounded, so the outbox is never starved
                         try:
                             frames, too_many = self._recv_message()
@@ -172,10 +182,11 @@ class Server:
         signed sender can still be told `too_large`. Past the frame count limit not even
         the lengths are kept.
         """
-        frames: list[Any] = [self._sock.recv(zmq.NOBLOCK, copy=False)]
+        frame = self._sock.recv(_NOBLOCK, copy=False)
+        frames: list[Any] = [frame]
         total = 0
         too_many = False
-        while self._sock.get(zmq.RCVMORE):
+        while frame.more:
             frame = self._sock.recv(copy=False)
             size = len(frame.buffer)
             total += size
@@ -205,7 +216,7 @@ class Server:
             return
         signature = body[0].buffer
         rest = [f if isinstance(f, int) else f.buffer for f in body[1:]]
-        let_go = any(isinstance(f, int) for f in rest)
+        let_go = int in map(type, rest)
         if not self.signer.verify(signature, rest, self.config.require_full_mac, lengths_only=let_go):
             if let_go:
                 self.stats.dropped_too_large += 1
@@ -367,8 +378,16 @@ class Server:
                 frames = encode(_unencodable(header, exc))
             signature = self.signer.sign(frames, self.config.full_mac)
             try:
-                # Zero-copy frames cost more than copying small ones: only tensors go without.
-                self._sock.send_multipart([identity, signature, *frames], copy=len(frames) == 1)
+                # Zero-copy frames cost more than copying small ones: only tensors go
+                # without. The socket's own send, not send_multipart: that one type-checks
+                # every frame and builds its flags as enums, per frame.
+                send = self._sock.send
+                send(identity, _SNDMORE)
+                send(signature, _SNDMORE)
+                last = len(frames) - 1
+                send(frames[0], _SNDMORE if last else 0)
+                for i in range(1, last + 1):
+                    send(frames[i], _SNDMORE if i < last else 0, copy=False)
             except zmq.ZMQError as exc:
                 log.warning("could not send to a peer: %s", exc)
 

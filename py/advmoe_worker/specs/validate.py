@@ -10,8 +10,10 @@ import copy
 import functools
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -27,12 +29,39 @@ def _validator(relative: str) -> Draft202012Validator | None:
     return Draft202012Validator(json.loads(path.read_text()))
 
 
+@functools.cache
+def _compiled(relative: str) -> Callable[[Any], Any] | None:
+    """The schema compiled to Python code: it decides "valid" about ten times sooner
+    than jsonschema. jsonschema still has the last word whenever it says no, so its
+    error messages (and its rules) stay the ones users see."""
+    validator = _validator(relative)
+    if validator is None:
+        return None
+    try:
+        # No defaults (they are filled along the matched branch below) and no formats
+        # (jsonschema does not check them either).
+        return fastjsonschema.compile(validator.schema, use_default=False, use_formats=False)
+    except Exception:  # a schema it cannot compile is checked by jsonschema alone
+        return None
+
+
+def _fast_valid(relative: str, instance: Any) -> bool:
+    compiled = _compiled(relative)
+    if compiled is None:
+        return False
+    try:
+        compiled(instance)
+    except Exception:  # not proven valid here: jsonschema decides, and explains
+        return False
+    return True
+
+
 def validate(name: str, spec: Any, path_prefix: str = "") -> dict[str, Any]:
     """Checks `spec` against `schemas/specs/<name>.json`; returns a copy with defaults filled."""
     validator = _validator(f"specs/{name}.json")
     if validator is None:
         raise NotFoundError(f"no spec schema named {name!r}", {"known": known_specs()})
-    return _check(validator, spec, path_prefix)
+    return _check(validator, spec, path_prefix, f"specs/{name}.json")
 
 
 def validate_method_params(method: str, params: Any) -> dict[str, Any] | None:
@@ -43,8 +72,9 @@ def validate_method_params(method: str, params: Any) -> dict[str, Any] | None:
     params = {} if params is None else params
     if params == {}:
         # The most common params of all; its outcome never changes, so check it once.
-        return copy.deepcopy(_empty_params(method))
-    return _check(validator, params, "")
+        filled = _empty_params(method)
+        return copy.deepcopy(filled) if filled else {}
+    return _check(validator, params, "", f"methods/{method}.params.json")
 
 
 @functools.cache
@@ -58,11 +88,14 @@ def known_specs() -> list[str]:
     return sorted(p.stem for p in (schema_dir() / "specs").glob("*.json"))
 
 
-def _check(validator: Draft202012Validator, instance: Any, prefix: str) -> dict[str, Any]:
+def _check(
+    validator: Draft202012Validator, instance: Any, prefix: str, relative: str | None = None
+) -> dict[str, Any]:
     _refuse_non_finite(instance, [prefix] if prefix else [])
-    error = best_match(validator.iter_errors(instance))
-    if error is not None:
-        raise _spec_error(validator, error, prefix)
+    if relative is None or not _fast_valid(relative, instance):
+        error = best_match(validator.iter_errors(instance))
+        if error is not None:
+            raise _spec_error(validator, error, prefix)
     filled = copy.deepcopy(instance)
     _fill_defaults(validator, validator.schema, filled)
     return filled

@@ -1,3 +1,7 @@
+import hashlib
+import hmac
+import struct
+
 import pytest
 
 from advmoe_worker.protocol import ReplayGuard, Signer
@@ -17,6 +21,20 @@ def test_signatures_cover_header_and_lengths_or_every_byte():
     assert not signer.verify(header_only, frames, require_full=True)
     assert not Signer(b"j" * 32).verify(full, frames)
     assert not signer.verify(full[:32], frames)
+
+
+def test_signatures_are_the_documented_hmac_of_mode_lengths_and_bytes():
+    # Written out from docs/protocol.md with the plain stdlib call, so a faster signer
+    # cannot drift from the wire format the TS side and other clients compute.
+    key = bytes(range(32))
+    frames = [b"\x81\xa1v\x01", bytes(300), memoryview(b"xyz")]
+    lengths = [struct.pack("<Q", len(f)) for f in frames]
+    header_mode = b"h" + lengths[0] + frames[0] + lengths[1] + lengths[2]
+    full_mode = b"f" + b"".join(n + bytes(f) for n, f in zip(lengths, frames, strict=False))
+    signer = Signer(key)
+    assert signer.sign(frames) == b"h" + hmac.new(key, header_mode, hashlib.sha256).digest()
+    assert signer.sign(frames, full=True) == b"f" + hmac.new(key, full_mode, hashlib.sha256).digest()
+    assert signer.sign([frames[0], 300, 3]) == signer.sign(frames)  # lengths stand for let-go frames
 
 
 def test_short_keys_are_refused():

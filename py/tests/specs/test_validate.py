@@ -100,3 +100,42 @@ def test_non_finite_numbers_are_refused_with_their_path(value):
 def test_whole_floats_become_ints_where_the_schema_says_integer():
     spec = validate("model", {"arch": "resnet18", "num_classes": 10.0, "moe": {"experts": 2.0}})
     assert type(spec["num_classes"]) is int and type(spec["moe"]["experts"]) is int
+
+
+HOSTILE = [0, -1, 2**63 - 1, 1.5, 32.0, -0.0, "", "x" * 300, None, True, False, b"\x00", [], {}, [1], {"": 1}]
+
+
+def _instances(schema: dict) -> list:
+    """{} and every property of the schema set to each hostile value, one at a time."""
+    props = list(schema.get("properties", {}))
+    out: list = [{}, [], None, "x"]
+    for prop in props:
+        out += [{prop: value} for value in HOSTILE]
+        out.append({prop: HOSTILE[0], "unknown": 1})
+    return out
+
+
+def test_the_compiled_validator_never_accepts_what_jsonschema_refuses():
+    # The compiled schema only short-cuts "valid"; a disagreement in that direction
+    # would let through what the generated schema forbids.
+    from advmoe_worker.schema_files import schema_dir
+    from advmoe_worker.specs.validate import _fast_valid, _validator
+
+    accepted = 0
+    for path in sorted(schema_dir().rglob("*.json")):
+        relative = str(path.relative_to(schema_dir()))
+        validator = _validator(relative)
+        for instance in _instances(validator.schema):
+            if _fast_valid(relative, instance):
+                accepted += 1
+                assert validator.is_valid(instance), (relative, instance)
+    assert accepted > 50  # the short cut is taken, not merely never wrong
+
+
+def test_params_the_short_cut_accepts_still_get_defaults_and_integer_fixes():
+    assert validate_method_params("echo", {"note": "x"}) == {"note": "x"}
+    params = validate_method_params("trainer.step", {"handle": "trainer:1"})
+    assert params == {"handle": "trainer:1"}
+    with pytest.raises(SpecError) as err:
+        validate_method_params("trainer.step", {"handle": "trainer:1", "steps": 2})
+    assert err.value.to_wire()["details"]["path"] == "steps"
