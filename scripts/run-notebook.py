@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,15 @@ def check(nb, client: RecordingClient) -> list[str]:
         # nbclient applies updates to the output they name: its final state is the last update.
         if not any(o.output_type == "display_data" and o.data.get("text/html") == html for _, o in outputs):
             problems.append(f"no output holds the final state of display {display_id}")
+
+    # What the cells print: the learning rate change took effect, the resumed trainer's next
+    # step is the one the original trainer takes.
+    stdout = "".join(o.text for _, o in outputs if o.output_type == "stream" and o.name == "stdout")
+    if not re.search(r"ran with learning rates \{ router: 0\.05, expert: 0\.05 \}", stdout):
+        problems.append("no step ran with the learning rate set mid-run (0.05)")
+    steps = dict(re.findall(r"next step, (original|resumed): +(step \d+, loss \S+)", stdout))
+    if len(steps) != 2 or steps["original"] != steps["resumed"]:
+        problems.append(f"the resumed trainer's next step differs from the original's: {steps}")
     return problems
 
 
@@ -133,7 +143,9 @@ def main() -> int:
     # Deno's kernel runs cells without type-checking them: check them first, as one module.
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    module = out.with_suffix(".ts")
+    # Inside the checkout, so that "advmoe" resolves to it as it does for the notebook.
+    module = ROOT / "runs" / "notebook" / (Path(args.notebook).stem + ".ts")
+    module.parent.mkdir(parents=True, exist_ok=True)
     sources = [c.source.rstrip() + ";" for c in nb.cells if c.cell_type == "code"]
     module.write_text("\n\n".join(sources) + "\nexport {};\n")
     deno = ROOT / "node_modules" / ".bin" / "deno"
