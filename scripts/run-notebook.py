@@ -21,19 +21,46 @@ import sys
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import ensure_async
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionComplete, CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
 VEGA_LITE = "application/vnd.vegalite.v5+json"
 
 
 class RecordingClient(NotebookClient):
-    """Keeps every display message, since nbclient folds updates into the outputs they update."""
+    """Keeps every display message, since nbclient folds updates into the outputs they update.
+
+    Also keeps a cell's outputs that reach iopub after the kernel reported the cell idle:
+    Deno's kernel forwards console output and a cell's value on their own tasks, so under
+    load a cell's last lines can arrive while the next cell runs, and nbclient drops
+    messages of a cell it has moved on from. They go to the cell whose request they answer.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.displays: list[tuple[str, str, dict]] = []  # (msg_type, display_id, data)
+        self.cells: dict[str, tuple[object, int]] = {}  # request msg_id -> (cell, index)
+        self.late: list[tuple[int, str]] = []  # (cell index, msg_type) of late messages
+
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        self.cells[parent_msg_id] = (cell, cell_index)
+        while True:
+            msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+            parent = msg["parent_header"].get("msg_id")
+            if parent == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    return
+            elif parent in self.cells and msg["msg_type"] != "status":
+                earlier, index = self.cells[parent]
+                self.late.append((index, msg["msg_type"]))
+                try:
+                    self.process_message(msg, earlier, index)
+                except CellExecutionComplete:
+                    pass
 
     def process_message(self, msg, cell, cell_index):
         msg_type = msg["msg_type"]
@@ -169,6 +196,8 @@ def main() -> int:
     if failed:
         print(f"run-notebook: a cell failed:\n{failed}", file=sys.stderr)
         return 1
+    if client.late:
+        print(f"run-notebook: {len(client.late)} message(s) arrived after their cell was idle: {client.late}")
     problems = check(nb, client)
     for p in problems:
         print(f"run-notebook: {p}", file=sys.stderr)
