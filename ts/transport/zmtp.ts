@@ -39,8 +39,10 @@ export interface ZmtpOptions extends TransportOptions {
 const COPY_BELOW = 16 * 1024;
 // Received messages held for a slow reader before the socket is paused.
 const QUEUE_PAUSE = 4096;
-// Bytes of the buffer that reads outside a large frame's body go into (Node's own size).
-const READ_CHUNK = 64 * 1024;
+// Reads outside a large frame's body go into the unused rest of a 256 KiB slab, never
+// into bytes read before (frames view them); a new slab comes when under 64 KiB is left.
+const SLAB_BYTES = 256 * 1024;
+const MIN_READ = 64 * 1024;
 // A refused connection is retried at this interval until the connect timeout, as libzmq does.
 const RETRY_MS = 100;
 
@@ -51,9 +53,10 @@ export class ZmtpTransport implements Transport {
   readonly endpoint: string;
   readonly #socket: Socket;
   readonly #decoder: FrameDecoder;
-  // The buffer small reads go into, and whether a frame handed out still views it.
-  #chunk?: Uint8Array;
-  #chunkViewed = false;
+  // The slab small reads go into, how much of it is used, and the buffer of the read in flight.
+  #slab = new Uint8Array(0);
+  #slabUsed = 0;
+  #reading?: Uint8Array;
   #phase: Phase = "greeting";
   #greeting = new Uint8Array(GREETING_BYTES);
   #greetingFilled = 0;
@@ -263,17 +266,23 @@ export class ZmtpTransport implements Transport {
   #nextReadBuffer(): Uint8Array {
     const pending = this.#decoder.pendingBody;
     if (pending) return pending;
-    // A chunk that frames still view must not be read into again.
-    if (this.#chunkViewed || !this.#chunk) {
-      this.#chunk = new Uint8Array(READ_CHUNK);
-      this.#chunkViewed = false;
+    if (this.#slab.length - this.#slabUsed < MIN_READ) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slabUsed = 0;
     }
-    return this.#chunk;
+    this.#reading = this.#slab.subarray(this.#slabUsed);
+    return this.#reading;
   }
 
   #onRead(n: number, buffer: Uint8Array): void {
-    if (buffer === this.#chunk) this.#onData(buffer.subarray(0, n));
-    else this.#onBody(n);
+    if (buffer === this.#reading) {
+      // Frames may now view these bytes: the next read goes after them.
+      this.#slabUsed += n;
+      this.#reading = undefined;
+      this.#onData(buffer.subarray(0, n));
+    } else {
+      this.#onBody(n);
+    }
   }
 
   #onBody(n: number): void {
@@ -325,7 +334,6 @@ export class ZmtpTransport implements Transport {
   }
 
   #onFrame(frame: Frame): void {
-    if (frame.body.buffer === this.#chunk?.buffer) this.#chunkViewed = true;
     if (frame.command) {
       this.#onCommand(frame.body);
       return;
