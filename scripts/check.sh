@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one test gate: lint and format, types, stale schemas, vitest, the SDK under Deno, pytest,
-# and the example notebook executed headless on the Deno kernel.
+# The one test gate: lint and format, types, stale schemas and results, vitest, the SDK under Deno,
+# pytest, and the example notebook executed headless on the Deno kernel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -12,6 +12,8 @@ echo "== types (tsc)"
 tsc --noEmit -p .
 echo "== schemas"
 tsx scripts/gen-schemas.ts --check
+echo "== RESULTS.md (generated from docs/results/report.json)"
+tsx scripts/results.ts --check
 echo "== vitest"
 vitest run
 echo "== deno test (the built SDK under Deno, against real workers)"

@@ -7,15 +7,18 @@ export type { DataInfo } from "./client/data.js";
 export { Dataset } from "./client/data.js";
 export type { ModelInfo, Prediction, PredictSpec } from "./client/model.js";
 export { Model } from "./client/model.js";
+export type { ResumedRunResult } from "./client/resume-run.js";
 export type { EpochResult, RunResult, StepResult, TrainerInfo } from "./client/trainer.js";
 export { Trainer } from "./client/trainer.js";
-export type { PythonChoice, RequestOptions, TypedCallOptions } from "./client/worker.js";
+export type { HandleRef, PythonChoice, RequestOptions, TypedCallOptions } from "./client/worker.js";
 export { checkParams, Worker } from "./client/worker.js";
 export { PACKAGE_ROOT, PYTHON_ENV, resolvePython } from "./launcher/python.js";
 export type { PyProxy, PythoniaOptions } from "./launcher/pythonia.js";
 export { PythonBridge, PythoniaWorker, spawnPythoniaWorker } from "./launcher/pythonia.js";
 export type { ConnectOptions, LogStream, SpawnOptions } from "./launcher/spawn.js";
 export { connectWorker, SpawnedWorker, spawnWorker } from "./launcher/spawn.js";
+export type { RestartPolicy } from "./launcher/supervisor.js";
+export { SupervisedWorker } from "./launcher/supervisor.js";
 export type { ClientErrorCode, WorkerErrorCode } from "./protocol/errors.js";
 export {
   AdvmoeError,
@@ -34,6 +37,7 @@ export {
   OutOfMemoryError,
   ProtocolError,
   ShuttingDownError,
+  StaleHandleError,
   TimeoutError,
   TooLargeError,
   TransportError,
@@ -61,9 +65,11 @@ export type {
   EventOf,
   StepEvent,
   StreamingMethod,
+  SupervisorEvent,
+  SupervisorEventData,
   TrainingEvent,
 } from "./schemas/events.js";
-export { EVENTS, METHOD_EVENTS } from "./schemas/events.js";
+export { EVENTS, GaveUpEvent, METHOD_EVENTS, RestartEvent, SUPERVISOR_EVENTS } from "./schemas/events.js";
 export type { ModelSpec, ResolvedModelSpec } from "./schemas/model.js";
 export { ARCHS } from "./schemas/model.js";
 export type { MethodName, ParamsOf, ResultOf } from "./schemas/registry.js";

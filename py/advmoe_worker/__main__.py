@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--log-level", default=os.environ.get("ADVMOE_LOG_LEVEL", "INFO"))
     p.add_argument(
+        "--nproc-per-node",
+        type=int,
+        default=None,
+        help="run N ranks on this machine under torchrun (one per GPU; gloo on the CPU)",
+    )
+    p.add_argument(
         "--watch-parent",
         action="store_true",
         help="exit when stdin reaches end of file (the launcher holds the pipe: the worker ends with it)",
@@ -94,6 +100,12 @@ def _is_loopback(endpoint: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.nproc_per_node is not None:
+        if args.nproc_per_node < 1:
+            sys.exit(f"advmoe_worker: --nproc-per-node must be >= 1, got {args.nproc_per_node}")
+        from .launch import run_under_torchrun
+
+        sys.exit(run_under_torchrun(args.nproc_per_node, sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         stream=sys.stderr, level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -105,7 +117,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     _load_methods()
+    from . import distributed
     from .server.builtin import _devices
+
+    ranks = None
+    if distributed.launched_by_torchrun():
+        args.device = str(distributed.init_from_env(args.device))
+        ranks = {
+            "backend": distributed.backend(),
+            "world_size": distributed.world_size(),
+            "pids": distributed.gather_objects(os.getpid()),
+        }
+        if distributed.rank() != 0:
+            from .server.ranks import Follower
+
+            Follower(
+                ServerConfig(bind="", key=key, workspace=Path(args.workspace), device=args.device)
+            ).follow()
+            return
 
     server = Server(
         ServerConfig(
@@ -121,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     server.devices = _devices()
+    if ranks is not None:
+        from .server.ranks import relay_for
+
+        server.relay = relay_for(server)
+        server.ranks = ranks
     endpoint = server.bind()
     if args.watch_parent:
         from .server.parent import watch_parent
@@ -130,7 +164,11 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: server.stop())
     from . import __version__
 
-    ready = {"version": __version__, "device": str(server.device)}
+    ready = {
+        "version": __version__,
+        "device": str(server.device),
+        "max_message_bytes": server.config.max_message_bytes,
+    }
     if curve_secret is not None:
         ready["curve_public_key"] = keys.curve_public(curve_secret).decode()
     print(pack_ready(server, ready), flush=True)

@@ -91,6 +91,12 @@ describe("the main job's report", () => {
     expect(markdown).toContain("- AdvMoE vs Dense TRADES: RA +4.0 points (paired std 8.5), higher in 1 of 2 seed(s)");
   });
 
+  it("gives a verdict only where an ordering holds in every seed", () => {
+    expect(markdown).toContain(
+      "AdvMoE at default settings is neither above nor below any contender in every seed, so against the dense CNN the outcome depends on the seed.",
+    );
+  });
+
   it("counts collapsed seeds and training warnings", () => {
     expect(markdown).toContain(
       "Collapsed (one expert above 75.0%) in 1 of 2; a routing_collapse warning during training in 1 of 2.",

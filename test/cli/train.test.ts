@@ -205,6 +205,33 @@ describe("advmoe train: failures and their exit codes", { timeout: 240_000 }, ()
     expect(String(result.stderr)).toMatch(/worker stderr \(last \d+ lines\):\n.*advmoe_worker/);
   });
 
+  it("with --restarts, restarts a worker killed mid-run and finishes the run from its last checkpoint", async () => {
+    const dir = workspace("restart");
+    // 32 images in batches of 16, two phases: 4 steps an epoch, 12 in the run.
+    writeSpec(dir, "run.json", tinyRun({ trainer: { epochs: 3, checkpoint_dir: "ckpt", checkpoint_every_steps: 2 } }));
+    const args = ["train", "run.json", "--threads", "1", "--jsonl", "-", "--restarts", "1", "--out", "out"];
+    const child = startCli(dir, args);
+    const pid = stderrMatch(child, /worker pid (\d+)/).then((m) => Number(m[1]));
+    let killed = false;
+    const steps: number[] = [];
+    onStdoutLine(child, (line) => {
+      const parsed = JSON.parse(line) as Line;
+      if (parsed.event !== "step") return;
+      steps.push(parsed.data.step as number);
+      if (killed || parsed.data.step !== 3) return;
+      killed = true;
+      void pid.then((p) => process.kill(p, "SIGKILL"));
+    });
+    const result = await child;
+    expect(killed).toBe(true);
+    expect(result.exitCode, String(result.stderr)).toBe(0);
+    expect(String(result.stderr)).toMatch(/the worker died \(SIGKILL\); restart 1 of 1: pid \d+/);
+    expect(steps.at(-1)).toBe(12);
+    const report = JSON.parse(readFileSync(join(dir, "out", "report.json"), "utf8"));
+    expect(report.training.epochs_completed).toBe(3);
+    expect(report.evaluation.samples).toBe(16);
+  });
+
   it("exits 130 on SIGINT with a checkpoint that advmoe resume finishes", async () => {
     const dir = workspace("sigint");
     // 96 images in batches of 16, two phases: 12 steps an epoch, 36 in the run.

@@ -189,12 +189,25 @@ describe.each(COMBINATIONS)("a spawned worker over $socket with $transport", ({ 
     });
 
     it("a message over the size limit", async () => {
-      // Each frame within the limit, their sum over it: the worker lets the bytes go as they
-      // arrive and answers. (One frame over the limit is refused by libzmq unread.)
-      const half = tensor(new Uint8Array(41 * MiB), [41 * MiB]);
-      const err = await worker.echo({ a: half, b: half }).catch((e) => e);
-      expect(err).toBeInstanceOf(TooLargeError);
-      expect(err.details.limit).toBe(80 * MiB);
+      // The client knows the limit from the ready line and refuses before sending, even a
+      // single frame over it, which the worker's socket would drop unanswered.
+      expect(worker.connection.maxMessageBytes).toBe(80 * MiB);
+      const whole = tensor(new Uint8Array(81 * MiB), [81 * MiB]);
+      const refused = await worker.echo({ a: whole }).catch((e) => e);
+      expect(refused).toBeInstanceOf(TooLargeError);
+      expect(refused.details).toMatchObject({ limit: 80 * MiB });
+      expect(refused.details.bytes).toBeGreaterThan(81 * MiB);
+      // A client that does not check: each frame within the limit, their sum over it; the
+      // worker lets the bytes go as they arrive and answers.
+      worker.connection.maxMessageBytes = 0;
+      try {
+        const half = tensor(new Uint8Array(41 * MiB), [41 * MiB]);
+        const err = await worker.echo({ a: half, b: half }).catch((e) => e);
+        expect(err).toBeInstanceOf(TooLargeError);
+        expect(err.details.limit).toBe(80 * MiB);
+      } finally {
+        worker.connection.maxMessageBytes = 80 * MiB;
+      }
     });
 
     it("a malformed-message fuzz of 2,000 messages leaves the worker answering", async () => {

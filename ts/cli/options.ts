@@ -42,6 +42,20 @@ export const WORKER_OPTIONS = {
     .min(1)
     .optional()
     .describe("File holding the hex signing key of the --connect worker (default: $ADVMOE_KEY)."),
+  "nproc-per-node": z.coerce
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe("Run a local worker as this many ranks under torchrun: one per GPU, or gloo processes on the CPU."),
+  restarts: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      "Restart a local worker that dies up to this many times; a run then resumes from its last automatic checkpoint (needs the trainer's checkpoint_dir) (default 0).",
+    ),
 } satisfies OptionTable;
 
 /** What a long-running command writes. */

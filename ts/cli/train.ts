@@ -2,7 +2,8 @@
 import { basename, extname, join, resolve } from "node:path";
 import type { Dataset } from "../client/data.js";
 import type { Model } from "../client/model.js";
-import type { Trainer } from "../client/trainer.js";
+import type { ResumedRunResult } from "../client/resume-run.js";
+import type { RunResult, Trainer } from "../client/trainer.js";
 import type { Worker } from "../client/worker.js";
 import { CancelledError } from "../protocol/errors.js";
 import { type ResolvedRunSpec, RunSpec } from "../schemas/run.js";
@@ -37,7 +38,9 @@ async function drive(args: {
   flags: TrainFlags;
   reporter: Reporter;
 }): Promise<number> {
-  const { worker, trainer, model, data, run, flags, reporter } = args;
+  const { worker, run, flags, reporter } = args;
+  // After a supervised restart the run finishes on the handles resumed in the new worker.
+  let { trainer, model, data } = args;
   const epochs = (trainer.info.spec as { epochs: number }).epochs;
   reporter.startTraining(trainer.info.steps_per_epoch, epochs, trainer.info.epochs_completed);
   // A signal pauses the trainer: the worker holds after the current step and streams
@@ -47,14 +50,23 @@ async function drive(args: {
   interrupt.signal.addEventListener("abort", () => {
     trainer.pause().catch(() => stop.abort());
   });
-  let result: Awaited<ReturnType<Trainer["run"]>>;
+  let result: RunResult | ResumedRunResult;
   try {
-    const call = trainer.run({ signal: stop.signal });
+    // A supervised worker (--restarts) is replaced when it dies, and the run resumes there.
+    const call = worker.supervised
+      ? trainer.run({ signal: stop.signal, resumeOnCrash: true })
+      : trainer.run({ signal: stop.signal });
     for await (const event of call) {
       reporter.event("train", event);
       if (event.event === "paused" && interrupt.signal.aborted) stop.abort();
     }
     result = await call;
+    const resumed = worker.supervised ? (result as ResumedRunResult) : undefined;
+    if (resumed && resumed.restarts > 0) {
+      trainer = resumed.trainer;
+      model = resumed.model ?? model;
+      if (data && run) data = await worker.createDataset(run.data);
+    }
   } catch (err) {
     if (!(err instanceof CancelledError) || !interrupt.signal.aborted) throw err;
     interrupt.dispose();

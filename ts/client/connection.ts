@@ -5,6 +5,7 @@ import {
   AdvmoeError,
   CancelledError,
   TimeoutError,
+  TooLargeError,
   WorkerClosedError,
   WorkerDiedError,
   workerError,
@@ -48,6 +49,12 @@ export interface ConnectionOptions {
   heartbeatTimeoutMs?: number;
   /** Default per-call timeout in ms; 0 = none. Default 0. */
   timeoutMs?: number;
+  /**
+   * The worker's message size limit, when known (its ready line, or `info`): a request
+   * over it is refused here with TooLargeError, because the worker's socket drops such a
+   * message unanswered. 0 = unknown, nothing checked. Default 0.
+   */
+  maxMessageBytes?: number;
 }
 
 interface Pending {
@@ -95,6 +102,7 @@ export class Connection {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
       timeoutMs: options.timeoutMs ?? 0,
+      maxMessageBytes: options.maxMessageBytes ?? 0,
     };
     this.closed = new Promise((resolve) => {
       this.#settleClosed = resolve;
@@ -108,6 +116,15 @@ export class Connection {
     return this.#failure;
   }
 
+  /** The worker's message size limit in bytes, once known (0 = unknown). */
+  get maxMessageBytes(): number {
+    return this.#options.maxMessageBytes;
+  }
+
+  set maxMessageBytes(bytes: number) {
+    this.#options.maxMessageBytes = bytes;
+  }
+
   /** Number of requests awaiting their reply. */
   get inFlight(): number {
     return this.#pending.size;
@@ -118,6 +135,19 @@ export class Connection {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#nextId++;
     const frames = this.#frames({ kind: "request", id, method, params }, options.tensors);
+    const limit = this.#options.maxMessageBytes;
+    if (limit > 0) {
+      const bytes = frames.reduce((sum, f) => sum + f.byteLength, 0);
+      if (bytes > limit) {
+        return Promise.reject(
+          new TooLargeError(
+            "too_large",
+            `${method}: the request is ${bytes} bytes, over the worker's limit of ${limit} (max_message_bytes); it was not sent`,
+            { bytes, limit },
+          ),
+        );
+      }
+    }
     return new Promise<Reply>((resolve, reject) => {
       const timers: { timeout?: NodeJS.Timeout } = {};
       const onAbort = () => {

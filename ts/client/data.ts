@@ -12,17 +12,22 @@ export type DataInfo = z.output<typeof DataDescription>;
 export class Dataset {
   readonly worker: Worker;
   readonly handle: string;
+  /** The worker generation that made this handle; calls after a restart raise StaleHandleError. */
+  readonly generation: number;
   info: DataInfo;
 
   constructor(worker: Worker, info: DataInfo) {
     this.worker = worker;
     this.handle = info.handle;
+    this.generation = worker.generation;
     this.info = info;
   }
 
   /** Sizes of the splits, classes, geometry and the spec with its defaults filled. */
   async describe(options?: RequestOptions): Promise<DataInfo> {
-    this.info = (await this.worker.request("data.describe", { handle: this.handle }, options)).result;
+    this.info = (
+      await this.worker.request("data.describe", { handle: this.handle }, { ...options, handles: [this] })
+    ).result;
     return this.info;
   }
 
@@ -33,13 +38,17 @@ export class Dataset {
     count = 64,
     options?: RequestOptions,
   ): Promise<{ x: Tensor<"float32">; y: Tensor<"int64"> }> {
-    const reply = await this.worker.request("data.take", { handle: this.handle, split, start, count }, options);
+    const reply = await this.worker.request(
+      "data.take",
+      { handle: this.handle, split, start, count },
+      { ...options, handles: [this] },
+    );
     return { x: reply.tensors.x as Tensor<"float32">, y: reply.tensors.y as Tensor<"int64"> };
   }
 
   /** Frees the data set on the worker. */
   async delete(): Promise<boolean> {
-    return this.worker.deleteObject(this.handle);
+    return this.worker.deleteObject(this);
   }
 
   /** Renders as a table in a notebook; loads the display module on first use. */
@@ -50,6 +59,6 @@ export class Dataset {
 
   /** `await using` frees it on the worker; a worker already gone holds nothing to free. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await releaseHandle(this.worker, this.handle);
+    await releaseHandle(this.worker, this);
   }
 }

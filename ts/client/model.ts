@@ -26,24 +26,31 @@ export type PredictSpec = Omit<ParamsOf<"model.predict">, "handle">;
 export class Model {
   readonly worker: Worker;
   readonly handle: string;
+  /** The worker generation that made this handle; calls after a restart raise StaleHandleError. */
+  readonly generation: number;
   /** The description returned when the model was created or loaded. */
   info: ModelInfo;
 
   constructor(worker: Worker, info: ModelInfo) {
     this.worker = worker;
     this.handle = info.handle;
+    this.generation = worker.generation;
     this.info = info;
   }
 
   /** Architecture, MoE layout, parameter counts, MACs per sample, device, execution path. */
   async describe(options?: RequestOptions): Promise<ModelInfo> {
-    this.info = (await this.worker.request("model.describe", { handle: this.handle }, options)).result;
+    this.info = (
+      await this.worker.request("model.describe", { handle: this.handle }, { ...options, handles: [this] })
+    ).result;
     return this.info;
   }
 
   /** Switches the MoE execution path (`sparse` or `masked`) or moves the model to a device. */
   async configure(changes: Omit<ParamsOf<"model.configure">, "handle">, options?: RequestOptions): Promise<ModelInfo> {
-    this.info = (await this.worker.request("model.configure", { handle: this.handle, ...changes }, options)).result;
+    this.info = (
+      await this.worker.request("model.configure", { handle: this.handle, ...changes }, { ...options, handles: [this] })
+    ).result;
     return this.info;
   }
 
@@ -52,7 +59,7 @@ export class Model {
     const reply = await this.worker.request(
       "model.predict",
       { ...spec, handle: this.handle },
-      { ...options, tensors: { x } },
+      { ...options, tensors: { x }, handles: [this] },
     );
     return {
       ...reply.result,
@@ -64,7 +71,8 @@ export class Model {
 
   /** Writes a self-describing checkpoint (atomic) at `path` inside the worker's workspace. */
   async save(path: string, options?: RequestOptions): Promise<{ path: string; bytes: number }> {
-    return (await this.worker.request("model.save", { handle: this.handle, path }, options)).result;
+    return (await this.worker.request("model.save", { handle: this.handle, path }, { ...options, handles: [this] }))
+      .result;
   }
 
   /** Renders the description as a table in a notebook; loads the display module on first use. */
@@ -75,11 +83,11 @@ export class Model {
 
   /** Frees the model on the worker. */
   async delete(): Promise<boolean> {
-    return this.worker.deleteObject(this.handle);
+    return this.worker.deleteObject(this);
   }
 
   /** `await using` frees it on the worker; a worker already gone holds nothing to free. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await releaseHandle(this.worker, this.handle);
+    await releaseHandle(this.worker, this);
   }
 }

@@ -1,6 +1,6 @@
 // The typed worker API: one method per worker method; params, results and events checked by zod.
 import type { z } from "zod";
-import { InvalidSpecError, ProtocolError } from "../protocol/errors.js";
+import { InvalidSpecError, ProtocolError, StaleHandleError, WorkerClosedError } from "../protocol/errors.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { AttackRequestSpec } from "../schemas/attack.js";
 import type { DataSpec } from "../schemas/data.js";
@@ -30,8 +30,16 @@ export interface RequestOptions {
   validate?: boolean;
 }
 
+/** A handle and the worker generation that made it (see `Worker.generation`). */
+export interface HandleRef {
+  readonly handle: string;
+  readonly generation: number;
+}
+
 /** Options of the low-level `request`: also the tensors to send and an event callback. */
 export interface TypedCallOptions<M extends MethodName = MethodName> extends RequestOptions {
+  /** Handles the call acts on; one from an earlier worker generation is refused with StaleHandleError. */
+  handles?: readonly HandleRef[];
   /** Tensors sent as raw frames; do not mutate them until the call settles. */
   tensors?: Record<string, Tensor>;
   /** Called for each streamed event, already checked against its schema. */
@@ -100,9 +108,51 @@ function checkEvent<M extends MethodName>(
 
 /** A connected worker: typed methods over a signed connection. */
 export class Worker {
-  readonly connection: Connection;
+  readonly #connection: Connection;
   constructor(connection: Connection) {
-    this.connection = connection;
+    this.#connection = connection;
+  }
+
+  /** The signed session with the worker process serving now. */
+  get connection(): Connection {
+    return this.#connection;
+  }
+
+  /**
+   * Which worker process serves: 0 for the first, one more after each supervised restart.
+   * Handles remember the generation that made them; the objects of earlier ones are gone.
+   */
+  get generation(): number {
+    return 0;
+  }
+
+  /** Whether a dead worker process is replaced by a new one (`spawnWorker` with `restart`). */
+  get supervised(): boolean {
+    return false;
+  }
+
+  /**
+   * Resolves once a process of a later generation than `generation` serves. A worker that
+   * is not supervised never restarts, so this rejects at once with the reason it is gone.
+   */
+  waitForRestart(generation: number, _signal?: AbortSignal): Promise<void> {
+    void generation;
+    return Promise.reject(
+      this.connection.failure ??
+        new WorkerClosedError("worker_closed", "this worker is not supervised, so it is never restarted"),
+    );
+  }
+
+  /** Throws StaleHandleError when `ref` was made by an earlier process than the one serving now. */
+  checkHandle(ref: HandleRef, method?: string): void {
+    if (ref.generation === this.generation) return;
+    const err = new StaleHandleError(
+      "stale_handle",
+      `${ref.handle} was made by worker generation ${ref.generation}, which has been replaced by generation ${this.generation} after a restart; its object is gone (resume from a checkpoint for a new handle)`,
+      { handle: ref.handle, generation: ref.generation, current: this.generation },
+    );
+    if (method) err.method = method;
+    throw err;
   }
 
   /**
@@ -114,7 +164,8 @@ export class Worker {
     params: ParamsOf<M>,
     options: TypedCallOptions<M> = {},
   ): Promise<Reply<ResultOf<M>>> {
-    const { validate = true, onEvent, signal, ...call } = options;
+    const { validate = true, onEvent, signal, handles, ...call } = options;
+    for (const ref of handles ?? []) this.checkHandle(ref, method);
     const sent = validate ? checkParams(method, params) : params;
     const broken = new AbortController();
     let failure: ProtocolError | undefined;
@@ -196,7 +247,10 @@ export class Worker {
   /** A trainer for `model` on `data`'s train split (val split for epoch-end evaluation). */
   async createTrainer(model: Model, data: Dataset, spec: TrainerSpec, options?: RequestOptions): Promise<Trainer> {
     const params = { model: model.handle, data: data.handle, spec };
-    return new Trainer(this, (await this.request("trainer.create", params, options)).result);
+    return new Trainer(
+      this,
+      (await this.request("trainer.create", params, { ...options, handles: [model, data] })).result,
+    );
   }
 
   /** Continues a trainer from its checkpoint, exactly where it stopped. */
@@ -206,7 +260,8 @@ export class Worker {
   ): Promise<{ trainer: Trainer; model: Model }> {
     const { model, data, ...call } = options;
     const params = { path, model: model?.handle, data: data?.handle };
-    const trainer = new Trainer(this, (await this.request("trainer.resume", params, call)).result);
+    const handles = [model, data].filter((h): h is Model | Dataset => h !== undefined);
+    const trainer = new Trainer(this, (await this.request("trainer.resume", params, { ...call, handles })).result);
     const resumed =
       model ?? new Model(this, (await this.request("model.describe", { handle: trainer.info.model })).result);
     return { trainer, model: resumed };
@@ -220,7 +275,11 @@ export class Worker {
     attack: AttackRequestSpec,
     options: RequestOptions = {},
   ): Promise<ResultOf<"attack"> & { xAdv: Tensor<"float32"> }> {
-    const reply = await this.request("attack", { model: model.handle, attack }, { ...options, tensors: { x, y } });
+    const reply = await this.request(
+      "attack",
+      { model: model.handle, attack },
+      { ...options, tensors: { x, y }, handles: [model] },
+    );
     return { ...reply.result, xAdv: reply.tensors.x_adv as Tensor<"float32"> };
   }
 
@@ -237,9 +296,11 @@ export class Worker {
   ): CallStream<EvaluationReport, EventOf<"evaluate">> {
     const { split, ...call } = options;
     if (data instanceof Dataset) {
-      return this.stream("evaluate", { model: model.handle, data: data.handle, split, spec }, call);
+      const handles = [model, data];
+      return this.stream("evaluate", { model: model.handle, data: data.handle, split, spec }, { ...call, handles });
     }
-    return this.stream("evaluate", { model: model.handle, spec }, { ...call, tensors: { x: data.x, y: data.y } });
+    const tensors = { x: data.x, y: data.y };
+    return this.stream("evaluate", { model: model.handle, spec }, { ...call, tensors, handles: [model] });
   }
 
   /** Objects held by the worker (models, data sets, trainers...). */
@@ -248,8 +309,10 @@ export class Worker {
   }
 
   /** Frees an object held by the worker; false when the handle was unknown. */
-  async deleteObject(handle: string): Promise<boolean> {
-    return (await this.request("object.delete", { handle })).result.deleted;
+  async deleteObject(handle: string | HandleRef): Promise<boolean> {
+    const name = typeof handle === "string" ? handle : handle.handle;
+    const handles = typeof handle === "string" ? [] : [handle];
+    return (await this.request("object.delete", { handle: name }, { handles })).result.deleted;
   }
 
   /** Asks the worker to stop; later calls reject with WorkerClosedError. */

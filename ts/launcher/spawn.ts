@@ -14,6 +14,7 @@ import { type TransportKind, transportFactory } from "../transport/select.js";
 import type { CurveKeys, Transport, TransportFactory } from "../transport/transport.js";
 import { checkDenoPermissions } from "./permissions.js";
 import { PACKAGE_ROOT, resolvePython } from "./python.js";
+import { checkRestartPolicy, type RestartPolicy, SupervisedWorker } from "./supervisor.js";
 
 /** Where a worker log line came from. */
 export type LogStream = "stderr" | "stdout";
@@ -53,11 +54,25 @@ export interface SpawnOptions extends ConnectionOptions {
    * not also reach the worker (which must live on to write a checkpoint). Default false.
    */
   detached?: boolean;
+  /**
+   * Ranks on this machine under torchrun (`--nproc-per-node`): rank 0 serves, every rank
+   * computes; NCCL on GPUs (one per rank), gloo on the CPU. Default: one process, no torchrun.
+   */
+  nprocPerNode?: number;
+  /** Respawn the worker when its process dies, within this budget (see SupervisedWorker). */
+  restart?: RestartPolicy;
 }
 
 const STDERR_LINES = 50;
 // How long a closed transport waits for the worker's exit status before reporting the end.
 const EXIT_WAIT_MS = 2000;
+
+/** The fields of the worker's ready line the launcher reads. */
+interface ReadyLine {
+  endpoint: string;
+  /** The worker's message size limit (absent from older workers). */
+  max_message_bytes?: number;
+}
 
 /** A worker process started by this SDK; stopping it is tied to this object's lifetime. */
 export class SpawnedWorker extends Worker {
@@ -126,19 +141,30 @@ export class SpawnedWorker extends Worker {
   }
 }
 
-function parseReady(line: string, signer: Signer): { endpoint: string } | undefined {
+function parseReady(line: string, signer: Signer): ReadyLine | undefined {
   const match = /^ADVMOE_READY (\{.*\}) ([0-9a-f]{64})$/.exec(line.trim());
   if (!match) return undefined;
   const [, json, sig] = match as unknown as [string, string, string];
   if (signer.signText(json) !== sig) return undefined;
-  return JSON.parse(json) as { endpoint: string };
+  return JSON.parse(json) as ReadyLine;
 }
 
 /**
  * Starts `python -m advmoe_worker` with a fresh key and a private endpoint, waits for its
- * signed ready line and returns a connected worker. Use with `await using`.
+ * signed ready line and returns a connected worker. Use with `await using`. With `restart`
+ * the worker is supervised: a dead process is replaced by a new one (SupervisedWorker).
  */
-export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWorker> {
+export function spawnWorker(options: SpawnOptions & { restart: RestartPolicy }): Promise<SupervisedWorker>;
+export function spawnWorker(options?: SpawnOptions): Promise<SpawnedWorker>;
+export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWorker | SupervisedWorker> {
+  if (!options.restart) return launchWorker(options);
+  const policy = checkRestartPolicy(options.restart);
+  const once = { ...options, restart: undefined };
+  return new SupervisedWorker(await launchWorker(once), once, policy, launchWorker);
+}
+
+/** Starts one worker process and connects to it. */
+async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const open = chooseTransport(options);
   const useIpc = (options.socket ?? (process.platform === "win32" ? "tcp" : "ipc")) === "ipc";
   // Under Deno, a unix socket needs write access to its folder and net access to `unix:<path>`.
@@ -173,6 +199,7 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
   if (options.maxMessageBytes) args.push("--max-message-bytes", String(options.maxMessageBytes));
   if (options.requireFullMac) args.push("--require-full-mac");
   if (options.fullMac) args.push("--full-mac");
+  if (options.nprocPerNode !== undefined) args.push("--nproc-per-node", String(options.nprocPerNode));
   args.push(...(options.args ?? []));
   const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
 
@@ -207,7 +234,7 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
   });
 
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
-  const ready = await new Promise<{ endpoint: string }>((resolve, reject) => {
+  const ready = await new Promise<ReadyLine>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(
@@ -252,7 +279,10 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
     await exited;
     throw err;
   }
-  const connection = new Connection(awaitExitOnEnd(transport, exited), key, options);
+  const connection = new Connection(awaitExitOnEnd(transport, exited), key, {
+    ...options,
+    maxMessageBytes: ready.max_message_bytes ?? 0,
+  });
   exited.then(({ exitCode, signal }) => {
     const error: AdvmoeError =
       exitCode === 0 && !signal
@@ -359,6 +389,7 @@ export async function connectWorker(endpoint: string, options: ConnectOptions): 
     }
   }
   const worker = new Worker(new Connection(transport, key, options));
-  await worker.info({ timeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  const info = await worker.info({ timeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  worker.connection.maxMessageBytes = info.max_message_bytes;
   return worker;
 }

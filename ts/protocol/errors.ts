@@ -15,6 +15,7 @@ export const WORKER_ERROR_CODES = [
   "out_of_memory",
   "cancelled",
   "shutting_down",
+  "stale_handle",
   "internal",
 ] as const;
 export type WorkerErrorCode = (typeof WORKER_ERROR_CODES)[number];
@@ -78,6 +79,15 @@ export class NonFiniteError extends WorkerError {}
 export class OutOfMemoryError extends WorkerError {}
 export class CancelledError extends WorkerError {}
 export class ShuttingDownError extends WorkerError {}
+/**
+ * A handle made by a worker process that has since been replaced by a supervised restart:
+ * the object it named died with that process. `details.handle` names it.
+ */
+export class StaleHandleError extends WorkerError {
+  get handle(): string {
+    return String(this.details.handle ?? "");
+  }
+}
 export class InternalWorkerError extends WorkerError {}
 
 const CLASSES: Record<WorkerErrorCode, new (...a: ConstructorParameters<typeof WorkerError>) => WorkerError> = {
@@ -94,6 +104,7 @@ const CLASSES: Record<WorkerErrorCode, new (...a: ConstructorParameters<typeof W
   out_of_memory: OutOfMemoryError,
   cancelled: CancelledError,
   shutting_down: ShuttingDownError,
+  stale_handle: StaleHandleError,
   internal: InternalWorkerError,
 };
 

@@ -109,3 +109,42 @@ export type EvaluationEvent = EventOf<"evaluate">;
 
 export type StepEvent = Extract<TrainingEvent, { event: "step" }>;
 export type EpochEvent = Extract<TrainingEvent, { event: "epoch" }>;
+
+/** A supervised worker replaced its dead process (`spawnWorker` with `restart`); the new one serves. */
+export const RestartEvent = z
+  .object({
+    attempt: z.int().min(1).describe("Restarts so far, this one included."),
+    restarts_left: z.int().min(0).describe("Restarts the budget still allows."),
+    generation: z.int().min(1).describe("Generation of the new process; handles of earlier ones are stale."),
+    exit_code: z.int().nullable().describe("Exit code of the process that died; null when a signal ended it."),
+    signal: z.string().nullable().describe("Signal that ended it (e.g. 'SIGKILL'); null when it exited."),
+    pid: z.int().describe("Process id of the new worker."),
+    endpoint: z.string().describe("Endpoint the new worker serves."),
+    waited_ms: z.number().min(0).describe("Back-off waited before the respawn, ms."),
+  })
+  .strict();
+
+/** A supervised worker died with its restart budget spent, or could not be started again; it is gone. */
+export const GaveUpEvent = z
+  .object({
+    restarts: z.int().min(0).describe("Restarts made before giving up."),
+    max_restarts: z.int().min(0).describe("The budget."),
+    exit_code: z.int().nullable().describe("Exit code of the last process; null when a signal ended it."),
+    signal: z.string().nullable().describe("Signal that ended the last process; null when it exited."),
+    reason: z.string().describe("Why, in words."),
+  })
+  .strict();
+
+/** Events of a supervised worker itself (not of a request): its restarts, and the end of them. */
+export const SUPERVISOR_EVENTS = { restart: RestartEvent, gave_up: GaveUpEvent } as const satisfies Record<
+  string,
+  z.ZodType
+>;
+
+/** The data of a supervised worker's event of kind `K`. */
+export type SupervisorEventData<K extends keyof typeof SUPERVISOR_EVENTS> = z.output<(typeof SUPERVISOR_EVENTS)[K]>;
+
+/** One event of a supervised worker, discriminated by `event`. */
+export type SupervisorEvent = {
+  [K in keyof typeof SUPERVISOR_EVENTS]: { event: K; data: z.output<(typeof SUPERVISOR_EVENTS)[K]> };
+}[keyof typeof SUPERVISOR_EVENTS];

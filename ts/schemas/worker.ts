@@ -39,6 +39,16 @@ export const InfoResult = z
         errors: z.int(),
       })
       .strict(),
+    distributed: z
+      .object({
+        backend: z.string().describe("'nccl' (GPUs) or 'gloo' (CPU)."),
+        world_size: z.int().min(2).describe("Ranks in the group, on every machine."),
+        pids: z.array(z.int()).describe("Process id of each rank, in rank order (each on its own machine)."),
+      })
+      .strict()
+      .nullable()
+      .optional()
+      .describe("Under torchrun: the process group rank 0 serves for; null for one process."),
   })
   .strict();
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from .. import __version__, distributed
 from ..errors import NotFoundError, SpecError, WorkerError
 from ..models import Classifier, create_model
 from ..specs import validate
@@ -96,7 +96,20 @@ def _check_payload(payload: Any, path: Path) -> dict[str, Any]:
 
 
 def write_atomic(payload: Any, path: Path) -> None:
-    """torch.save to a temp file next to `path`, fsync, rename over `path`, fsync the folder."""
+    """torch.save to a temp file next to `path`, fsync, rename over `path`, fsync the folder.
+
+    Under torchrun only rank 0 writes; every rank calls this at the same point and waits
+    for the file, so a rank that reads it next finds it whole.
+    """
+    if distributed.active():
+        if distributed.is_writer():
+            _write_atomic(payload, path)
+        distributed.barrier()
+        return
+    _write_atomic(payload, path)
+
+
+def _write_atomic(payload: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from .dataset import ImageDataset
 from .seeding import generator
 
@@ -26,17 +27,27 @@ ORDER_STREAM, AUGMENT_STREAM = 41, 42
 
 
 def augment_batch(
-    x: torch.Tensor, *, crop_padding: int = 0, flip: bool = False, g: torch.Generator | None = None
+    x: torch.Tensor,
+    *,
+    crop_padding: int = 0,
+    flip: bool = False,
+    g: torch.Generator | None = None,
+    drawn_for: int | None = None,
+    part: slice | None = None,
 ) -> torch.Tensor:
     """Random crop with zero padding and random horizontal flip, per sample, on x's device.
 
     x: (B, C, H, W). Draws come from the CPU generator `g`, so the result does not depend
-    on the device the batch lives on.
+    on the device the batch lives on. A rank's shard of a batch passes the batch's size as
+    `drawn_for` and its rows as `part`: the draws are made for the whole batch and the
+    shard takes its rows of them, so the shards together are the batch one process makes.
     """
     b, _, h, w = x.shape
+    n = b if drawn_for is None else drawn_for
+    rows_of = part if part is not None else slice(0, n)
     if crop_padding > 0:
         p = crop_padding
-        offsets = torch.randint(0, 2 * p + 1, (b, 2), generator=g).to(x.device)  # (B, 2) top, left
+        offsets = torch.randint(0, 2 * p + 1, (n, 2), generator=g)[rows_of].to(x.device)  # (B, 2) top, left
         padded = F.pad(x, (p, p, p, p))  # (B, C, H+2p, W+2p)
         rows = offsets[:, :1] + torch.arange(h, device=x.device)  # (B, H)
         cols = offsets[:, 1:] + torch.arange(w, device=x.device)  # (B, W)
@@ -44,7 +55,7 @@ def augment_batch(
         chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
         x = padded[batch, chans, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, H, W)
     if flip:
-        mask = (torch.rand(b, generator=g) < 0.5).to(x.device)[:, None, None, None]
+        mask = (torch.rand(n, generator=g)[rows_of] < 0.5).to(x.device)[:, None, None, None]
         x = torch.where(mask, x.flip(-1), x)
     return x
 
@@ -63,6 +74,7 @@ class BatchLoader:
         augment: dict[str, Any] | None | bool = True,
         device: torch.device | str | None = None,
         prefetch: bool = False,
+        sharded: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -74,6 +86,8 @@ class BatchLoader:
         # augment=True takes the dataset's own setting (train splits carry one), False/None none.
         self.augment = getattr(dataset, "augment", None) if augment is True else (augment or None)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        # sharded: `batch_size` is the global batch; this rank reads its contiguous shard of each
+        self.sharded = sharded
         self.epoch = 0
         self.index = 0
         self._orders: dict[int, torch.Tensor] = {}
@@ -109,6 +123,8 @@ class BatchLoader:
         if not 0 <= index < self.batches_per_epoch:
             raise IndexError(f"batch {index} out of range [0, {self.batches_per_epoch})")
         indices = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.sharded:
+            indices = indices[distributed.shard(len(indices))]
         x, y = self.dataset.get(indices)
         if self.device.type == "cuda":
             x, y = x.pin_memory(), y.pin_memory()
@@ -125,8 +141,22 @@ class BatchLoader:
         x, y = x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
         if self.augment is not None:
             g = generator(self.seed, AUGMENT_STREAM, epoch, index)
-            x = augment_batch(x, crop_padding=self.augment["crop_padding"], flip=self.augment["flip"], g=g)
+            total, part = self.global_size(index), None
+            if self.sharded:
+                part = distributed.shard(total)
+            x = augment_batch(
+                x,
+                crop_padding=self.augment["crop_padding"],
+                flip=self.augment["flip"],
+                g=g,
+                drawn_for=total,
+                part=part,
+            )
         return x, y
+
+    def global_size(self, index: int) -> int:
+        """Samples in batch `index` of an epoch, over all ranks."""
+        return min(self.batch_size, len(self.dataset) - index * self.batch_size)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """The batch at the current position, then the position moves on (across epochs)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from ..attacks import create_any_attack
 from ..attacks.base import per_sample_norm, unchanged
 from ..data.loader import eval_batches
@@ -82,4 +83,5 @@ def evaluate_method(ctx: CallContext, params: dict, tensors: dict) -> dict[str, 
         y = check_labels(model, x, tensors.get("y"))
         size = spec["batch_size"]
         batches = ((x[i : i + size], y[i : i + size]) for i in range(0, x.shape[0], size))
-    return evaluate(model, batches, spec, emit=ctx.emitter(), should_stop=ctx.should_stop)
+    should_stop = distributed.agreed(ctx.should_stop)  # under torchrun every rank stops together
+    return evaluate(model, batches, spec, emit=ctx.emitter(), should_stop=should_stop)

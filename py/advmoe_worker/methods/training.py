@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import distributed
 from ..errors import CancelledError, SpecError
 from ..server import CallContext, method
 from ..training import Trainer
@@ -88,7 +89,7 @@ def attached(ctx: CallContext, obj: TrainerObject) -> Iterator[Callable[[], bool
 
         obj.trainer.emit_fn = emit
     try:
-        yield should_stop
+        yield distributed.agreed(should_stop)  # under torchrun every rank stops at rank 0's step
     finally:
         obj.trainer.emit_fn = None
         if logger is not None:

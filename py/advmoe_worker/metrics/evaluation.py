@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import distributed
 from ..attacks.autoattack import AutoAttack
 from ..attacks.base import Attack, model_device, unchanged
 from ..attacks.registry import create_attack, create_autoattack, get_attack_class
@@ -94,6 +95,32 @@ class Tally:
 
     def accuracy(self) -> float | None:
         return self.correct / self.samples if self.samples else None
+
+    def merge(self, other: Tally) -> None:
+        """Adds `other`'s counts (another rank's shard of the same batches) to these."""
+        self.samples += other.samples
+        self.correct += other.correct
+        self.non_finite_scores += other.non_finite_scores
+        self.pathway_agree += other.pathway_agree
+        self.frozen_correct += other.frozen_correct
+        self.routes += other.routes
+        self.seconds = max(self.seconds, other.seconds)  # the ranks ran side by side
+        for name in ("class_total", "class_correct", "layer_agree"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None:
+                setattr(self, name, theirs.clone() if mine is None else mine + theirs)
+
+
+def merge_ranks(tallies: list[Tally]) -> None:
+    """Under torchrun: each tally becomes the sum of every rank's, on every rank, in place."""
+    if not distributed.active():
+        return
+    gathered = distributed.gather_objects(tallies)  # per rank, its list of tallies
+    for i, tally in enumerate(tallies):
+        merged = Tally()
+        for theirs in gathered:
+            merged.merge(theirs[i])
+        vars(tally).update(vars(merged))
 
 
 @dataclass
@@ -236,12 +263,24 @@ def evaluate(
             )
 
     started = time.perf_counter()
+    aa_done = 0  # samples AutoAttack has seen, over all ranks
     with unchanged(model):
-        for batch_index, (x_cpu, y_cpu) in enumerate(
+        for batch_index, (x_all, y_all) in enumerate(
             iter_batches(batches, spec["batch_size"], spec["max_samples"])
         ):
             check_stop()
+            # Under torchrun each rank evaluates its contiguous shard of every batch; the counts
+            # are summed at the end. Every rank polls check_stop the same number of times.
+            part = distributed.shard(x_all.shape[0])
+            x_cpu, y_cpu = x_all[part], y_all[part]
             input_size = x_cpu.shape[-1] if x_cpu.shape[-1] == x_cpu.shape[-2] else None
+            if x_cpu.shape[0] == 0:  # a batch smaller than the number of ranks
+                for _ in runs:
+                    check_stop()
+                if autoattack is not None and (aa_limit is None or aa_done < aa_limit):
+                    check_stop()
+                    aa_done += x_all.shape[0] if aa_limit is None else min(x_all.shape[0], aa_limit - aa_done)
+                continue
             x = x_cpu.to(device, non_blocking=True)
             y = y_cpu.to(device, dtype=torch.long, non_blocking=True)
 
@@ -277,9 +316,13 @@ def evaluate(
                 run.tally.seconds += time.perf_counter() - t0
             worst.add_hits(robust_all, y, num_classes)
 
-            if autoattack is not None and (aa_limit is None or aa_tally.samples < aa_limit):
+            n = 0  # this shard's rows among the batch's first `taken`, which AutoAttack sees
+            if autoattack is not None and (aa_limit is None or aa_done < aa_limit):
                 check_stop()
-                n = x.shape[0] if aa_limit is None else min(x.shape[0], aa_limit - aa_tally.samples)
+                taken = x_all.shape[0] if aa_limit is None else min(x_all.shape[0], aa_limit - aa_done)
+                aa_done += taken
+                n = max(0, min(part.stop, taken) - part.start)
+            if autoattack is not None and n > 0:
                 t0 = time.perf_counter()
                 x_adv = autoattack(x[:n], y[:n], seed=autoattack.seed + batch_index)
                 with torch.no_grad():
@@ -304,6 +347,7 @@ def evaluate(
                     },
                 )
         total_seconds = time.perf_counter() - started
+        merge_ranks([clean, worst, aa_tally, aa_clean, aa_worst, *(run.tally for run in runs)])
         if clean.samples == 0:
             raise BadDataError("evaluation got no samples", {"path": "batches"})
         costs = _costs(model, input_size)

@@ -61,6 +61,7 @@ def info(ctx: CallContext, params: dict, tensors: dict) -> dict[str, Any]:
         "workspace": str(server.config.workspace),
         "max_message_bytes": server.config.max_message_bytes,
         "stats": dict(vars(server.stats)),
+        "distributed": getattr(server, "ranks", None),
     }
 
 

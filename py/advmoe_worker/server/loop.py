@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,9 @@ class Server:
         self._outbox: deque[tuple[bytes, dict[str, Any], dict[str, torch.Tensor] | None]] = deque()
         self._zmq = zmq.Context()
         self._wake_addr = f"inproc://wake-{self.session}"
+        # Under torchrun: hands each request the compute thread runs to the other ranks, and
+        # returns the handler to run here (ranks.relay).
+        self.relay: Callable[..., None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -272,6 +276,8 @@ class Server:
             if job is None:
                 if self.stopping:
                     self._drain_queued()
+                    if self.relay is not None:
+                        self.relay(None)
                     return
                 continue
             ctx = job.ctx
@@ -282,7 +288,10 @@ class Server:
                     )
                     continue
                 ctx.check_cancelled()
-                self._run(ctx, METHODS.get(ctx.method).handler, job.params, job.tensors)
+                handler = METHODS.get(ctx.method).handler
+                if self.relay is not None:
+                    handler = self.relay(ctx.method, job.params, job.tensors, handler)
+                self._run(ctx, handler, job.params, job.tensors)
             except WorkerError as exc:
                 self._reply_error(ctx.identity, ctx.request_id, exc)
             except Exception as exc:  # the compute thread outlives every request

@@ -44,11 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed
 from ..attacks.base import eval_mode
 from ..data.dataset import DataSplits, ImageDataset, TensorDataset
 from ..data.loader import BatchLoader, eval_batches
 from ..data.seeding import derive_seed
 from ..errors import NonFiniteError, SpecError
+from . import ranks
 from .checkpoint import (
     StepSnapshot,
     load_checkpoint,
@@ -128,12 +130,21 @@ class Trainer:
             drop_last=self.spec["drop_last"],
             device=self.device,
             prefetch=workers > 0,
+            sharded=distributed.active(),
         )
         if self.loader.batches_per_epoch == 0:
             raise SpecError(
                 "batch_size",
                 "fits_data",
                 f"batch_size: {self.spec['batch_size']} with drop_last leaves no batch in {len(train_data)} samples",
+            )
+        smallest = self.loader.global_size(self.loader.batches_per_epoch - 1)
+        if smallest < distributed.world_size():
+            raise SpecError(
+                "batch_size",
+                "fits_ranks",
+                f"batch_size: the last batch of an epoch has {smallest} samples, fewer than the "
+                f"{distributed.world_size()} ranks; set drop_last or a batch size that leaves at least one per rank",
             )
 
         self.cycle = self.method.cycle()
@@ -145,6 +156,7 @@ class Trainer:
         }
         self.build_attack()
         self._partition_buffers()
+        self.ddp = ranks.wrap(model, self.method, self.device)  # None on one process
 
         self.global_step = 0
         self.cycle_pos = 0
@@ -244,13 +256,14 @@ class Trainer:
         self.cycle_pos = (self.cycle_pos + 1) % len(self.cycle)
         epoch_end = self.loader.epoch_done and (self.cycle_pos == 0 or not self.method.shares_batch)
         elapsed = time.perf_counter() - start
+        images = self.loader.global_size(index)  # over all ranks
         metrics.update(
             step=self.global_step,
             epoch_end=epoch_end,
             step_time_s=elapsed,
-            images_per_s=x.shape[0] / elapsed if elapsed > 0 else None,
+            images_per_s=images / elapsed if elapsed > 0 else None,
         )
-        self._accumulate(metrics, x.shape[0])
+        self._accumulate(metrics, images)
         self._emit("step", metrics)
         self._watch_routing(metrics)
         every = self.spec["checkpoint_every_steps"]
@@ -427,7 +440,7 @@ class Trainer:
                     x, y, seed=derive_seed(self.spec["seed"], ATTACK_STREAM, self.global_step)
                 )
             self.model.train()
-            out: LossOutput = self.method.loss(self.model, x, y, x_adv, phase)
+            out: LossOutput = self._loss(x, y, x_adv, phase)
             clean_eval: Forward | None = None
             if out.clean is None and self.spec["track_clean"]:
                 # eval mode and no grad: metrics only, BatchNorm statistics untouched
@@ -436,7 +449,10 @@ class Trainer:
 
         self._check_finite(out, phase)
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        if self.ddp is None:
+            out.loss.backward()
+        else:
+            (out.loss * ranks.loss_scale(x.shape[0], self.loader.global_size(index))).backward()
         grads = [p.grad for p in params if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
         if not bool(torch.isfinite(grad_norm)):
@@ -452,12 +468,21 @@ class Trainer:
         restore_buffers(self.model, before, self.frozen_buffers[phase])
         return self._metrics(phase, out, clean_eval, y, epoch, index, grad_norm)
 
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor | None, phase: str) -> LossOutput:
+        if self.ddp is None:
+            return self.method.loss(self.model, x, y, x_adv, phase)
+        self.ddp(x, y, x_adv, phase)  # one DDP forward: the backward of its loss averages gradients
+        return self.ddp.module.out
+
     def _check_finite(self, out: LossOutput, phase: str) -> None:
         checks = [torch.isfinite(out.loss.detach()).all()]
         for f in (out.clean, out.adv):
             if f is not None and f.scores is not None:
                 checks.append(torch.isfinite(f.scores.detach()).all())
-        ok = torch.stack(checks).tolist()
+        failed = (~torch.stack(checks)).long()
+        if distributed.active():  # every rank refuses the step together, so none waits in a collective
+            failed = distributed.all_reduce_sum(failed)
+        ok = (failed == 0).tolist()
         if not all(ok):
             what = "loss" if not ok[0] else "router_scores"
             raise NonFiniteError(
@@ -495,7 +520,10 @@ class Trainer:
                 for k, v in balance_terms(routed).items():
                     names.append(f"balance.{k}")
                     values.append(v.float())
-        scalars = dict(zip(names, torch.stack([v.to(self.device) for v in values]).tolist(), strict=True))
+        stacked = torch.stack([v.to(self.device).float() for v in values])
+        if self.ddp is not None:
+            stacked = ranks.mean_over_ranks(stacked, y.shape[0], self.loader.global_size(index))
+        scalars = dict(zip(names, stacked.tolist(), strict=True))
         metrics: dict[str, Any] = {
             "phase": phase,
             "epoch": epoch,
@@ -519,7 +547,9 @@ class Trainer:
         """Share of routing decisions per expert, over samples and routing layers."""
         if f.routes is None or not f.routes.numel():
             return None
-        counts = torch.bincount(f.routes.flatten(), minlength=self.model.num_experts).float()
+        counts = distributed.all_reduce_sum(
+            torch.bincount(f.routes.flatten(), minlength=self.model.num_experts).float()
+        )
         return (counts / counts.sum()).tolist()
 
     def _watch_routing(self, metrics: dict[str, Any]) -> None:

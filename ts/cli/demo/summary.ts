@@ -129,6 +129,7 @@ function conclusions(report: JobReport, groups: RunRecord[][]): string[] {
     ].filter((p): p is string => p !== null);
     out.push(`- AdvMoE vs ${o.name}: ${parts.join("; ")}.`);
   }
+  out.push(verdict(advmoe, groups));
   const dense = find("dense");
   const a = advmoe[0] as RunRecord;
   if (dense) {
@@ -164,4 +165,41 @@ function conclusions(report: JobReport, groups: RunRecord[][]): string[] {
 
 function cellOf(xs: number[]): string {
   return xs.length > 1 ? `${pct(mean(xs))} ± ${pct(std(xs))}` : pct(xs[0] as number);
+}
+
+/** Against whom AdvMoE loses (or wins) under the strongest evaluation here, in every seed. */
+function verdict(advmoe: RunRecord[], groups: RunRecord[][]): string {
+  const strongest: Key[] = ["raWorst", "aa"];
+  const always = (other: RunRecord[], better: (x: number, y: number) => boolean) =>
+    advmoe.every((a) => {
+      const b = other.find((o) => o.seed === a.seed);
+      return (
+        b !== undefined &&
+        strongest.every((key) => {
+          const x = numbers(a)[key];
+          const y = numbers(b)[key];
+          return x !== null && y !== null && better(x, y);
+        })
+      );
+    });
+  const others = groups.filter((g) => g[0]?.key !== "advmoe");
+  const below = others.filter((g) => always(g, (x, y) => x < y)).map((g) => g[0] as RunRecord);
+  const above = others.filter((g) => always(g, (x, y) => x > y)).map((g) => g[0] as RunRecord);
+  const names = (rs: RunRecord[]) => rs.map((r) => r.name).join(", ");
+  const claim = below.some((r) => r.key === "dense")
+    ? "so the paper's claim, an MoE more robust than the dense CNN, does not hold in this setting"
+    : above.some((r) => r.key === "dense")
+      ? "so the paper's claim, an MoE more robust than the dense CNN, holds in this setting"
+      : "so against the dense CNN the outcome depends on the seed";
+  const parts = [below.length ? `below ${names(below)}` : "", above.length ? `above ${names(above)}` : ""].filter(
+    Boolean,
+  );
+  const router = advmoe.map((r) => numbers(r).raRouter).filter((v): v is number => v !== null);
+  const routerText = router.length
+    ? ` Under the router attack alone, which only has to change the expert choice, it keeps ${cellOf(router)}% (SA ${cellOf(advmoe.map((r) => numbers(r).sa))}%).`
+    : "";
+  return (
+    `- Verdict: under the per-sample worst case and under AutoAttack, AdvMoE at default settings is ${parts.length ? `${parts.join(" and ")} in every seed` : "neither above nor below any contender in every seed"}, ${claim}.` +
+    routerText
+  );
 }
