@@ -4,10 +4,10 @@
 //   npx tsx bench/transport.ts [--rounds 3000] [--transfers 8] [--repeats 3] [--write BENCHMARKS.md]
 //   deno run -A bench/transport.ts [same options]
 // With --write, the results table replaces this runtime's section of the file.
-import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { resolvePython, runtime, spawnWorker, type TransportKind, tensor } from "advmoe";
 import { execa } from "execa";
+import { writeSection } from "../scripts/markdown-section.ts";
 
 const { values } = parseArgs({
   options: {
@@ -89,16 +89,17 @@ function combine(runs: Numbers[]): Numbers {
 }
 
 const sides = [...kinds.map((k) => `SDK over ${k}`), "raw pyzmq"];
-const results = new Map<string, Numbers>();
+// Every repeat of every side, keyed `${socket}|${side}`.
+const runs = new Map<string, Numbers[]>();
 for (const socket of ["ipc", "tcp"] as const) {
-  const runs = new Map<string, Numbers[]>(sides.map((s) => [s, []]));
+  for (const side of sides) runs.set(`${socket}|${side}`, []);
   // Interleaved, so that load from other processes falls on every side alike.
   for (let r = 0; r < repeats; r++) {
-    for (const kind of kinds) runs.get(`SDK over ${kind}`)!.push(await measureSdk(socket, kind));
-    runs.get("raw pyzmq")!.push(await measureBaseline(socket));
+    for (const kind of kinds) runs.get(`${socket}|SDK over ${kind}`)!.push(await measureSdk(socket, kind));
+    runs.get(`${socket}|raw pyzmq`)!.push(await measureBaseline(socket));
   }
-  for (const side of sides) results.set(`${socket}|${side}`, combine(runs.get(side)!));
 }
+const results = new Map([...runs].map(([key, numbers]) => [key, combine(numbers)]));
 
 const f = (x: number, d = 0) => x.toFixed(d);
 const lines = [
@@ -111,17 +112,26 @@ for (const [key, n] of results) {
     `| ${socket} | ${side} | ${f(n.p50_us)} | ${f(n.p99_us)} | ${f(n.upload_gbps, 2)} | ${f(n.download_gbps, 2)} |`,
   );
 }
-lines.push("", "| socket | ratio | p50 | upload | download |", "|---|---|---:|---:|---:|");
+lines.push(
+  "",
+  "Ratios: the median over repeats of each repeat's ratio, with the lowest and highest in brackets.",
+  "",
+  "| socket | ratio | p50 | upload | download |",
+  "|---|---|---:|---:|---:|",
+);
 for (const socket of ["ipc", "tcp"] as const) {
-  const raw = results.get(`${socket}|raw pyzmq`)!;
-  const ratio = (label: string, a: Numbers, b: Numbers) =>
-    lines.push(
-      `| ${socket} | ${label} | ${f(a.p50_us / b.p50_us, 2)}× | ${f(a.upload_gbps / b.upload_gbps, 2)}× | ${f(a.download_gbps / b.download_gbps, 2)}× |`,
-    );
-  const zmtp = results.get(`${socket}|SDK over zmtp`)!;
-  const native = results.get(`${socket}|SDK over zeromq`);
-  if (native) ratio("zmtp / zeromq (target p50 ≤ 1.2×, transfers ≥ 0.9×)", zmtp, native);
-  for (const kind of kinds) ratio(`SDK over ${kind} / raw pyzmq`, results.get(`${socket}|SDK over ${kind}`)!, raw);
+  const ratio = (label: string, a: string, b: string) => {
+    const [top, bottom] = [runs.get(`${socket}|${a}`)!, runs.get(`${socket}|${b}`)!];
+    const cell = (k: keyof Numbers) => {
+      const each = top.map((n, r) => n[k] / bottom[r]![k]);
+      return `${f(median(each), 2)}× (${f(Math.min(...each), 2)}–${f(Math.max(...each), 2)})`;
+    };
+    lines.push(`| ${socket} | ${label} | ${cell("p50_us")} | ${cell("upload_gbps")} | ${cell("download_gbps")} |`);
+  };
+  if (kinds.includes("zeromq")) {
+    ratio("zmtp / zeromq (target p50 ≤ 1.2×, transfers ≥ 0.9×)", "SDK over zmtp", "SDK over zeromq");
+  }
+  for (const kind of kinds) ratio(`SDK over ${kind} / raw pyzmq`, `SDK over ${kind}`, "raw pyzmq");
 }
 const version =
   where === "deno"
@@ -135,12 +145,6 @@ const table = [
 console.log(table);
 
 if (values.write) {
-  const begin = `<!-- bench/transport.ts ${where}: begin -->`;
-  const end = `<!-- bench/transport.ts ${where}: end -->`;
-  const text = readFileSync(values.write, "utf8");
-  const from = text.indexOf(begin);
-  const to = text.indexOf(end);
-  if (from < 0 || to < from) throw new Error(`${values.write} has no ${begin} ... ${end} section`);
-  writeFileSync(values.write, `${text.slice(0, from + begin.length)}\n${table}\n${text.slice(to)}`);
+  writeSection(values.write, `bench/transport.ts ${where}`, table);
   console.log(`wrote the table into ${values.write}`);
 }

@@ -57,9 +57,24 @@ if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_want" ]; then
   say "installing the worker package and its dependencies into .venv"
   pip_flags=(--quiet --disable-pip-version-check)
   [ -n "$constraints" ] && pip_flags+=(-c "$constraints")
-  .venv/bin/python -m pip install "${pip_flags[@]}" -e "py[dev,tensorboard]"
+  .venv/bin/python -m pip install "${pip_flags[@]}" -e "py[dev,tensorboard,notebook]"
   # Packages installed without their declared dependencies (see the file for why).
   .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps -r py/requirements-extra.txt
   echo "$py_want" > "$py_stamp"
 fi
+# --- Deno Jupyter kernelspec, in a private folder (never the user's Jupyter folders) ---------
+# `deno jupyter --install` writes to $XDG_DATA_HOME/jupyter/kernels/deno on Linux; the
+# notebook runner points JUPYTER_PATH at .cache/jupyter alone.
+kernel=.cache/jupyter/kernels/deno/kernel.json
+deno_bin=$(readlink -f node_modules/.bin/deno)  # the kernelspec names the resolved binary
+if [ ! -f "$kernel" ] || ! grep -qF "\"$deno_bin\"" "$kernel"; then
+  say "installing the Deno Jupyter kernelspec into .cache/jupyter"
+  mkdir -p .cache/jupyter
+  XDG_DATA_HOME=$PWD/.cache JUPYTER_DATA_DIR=$PWD/.cache/jupyter "$deno_bin" jupyter --install --force >/dev/null 2>&1
+  if [ ! -f "$kernel" ]; then
+    echo "setup: deno jupyter --install did not write $kernel" >&2
+    exit 1
+  fi
+fi
+
 say "ready: $(.venv/bin/python -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__}")') in .venv"

@@ -6,6 +6,7 @@
 //   deno run -A scripts/stress-transport.ts --transport zmtp
 //   deno run -A scripts/stress-transport.ts --transport zeromq   (the native addon under Deno)
 //   npx tsx scripts/stress-transport.ts --transport zeromq
+// With --write FILE, the printed lines replace this runtime and transport's section of FILE.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -22,6 +23,7 @@ import {
   tensor,
   transportFactory,
 } from "advmoe";
+import { writeSection } from "./markdown-section.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,9 +36,14 @@ const { values } = parseArgs({
     "stall-ms": { type: "string", default: "30000" },
     "raw-rounds": { type: "string", default: "5000" },
     "raw-timeouts": { type: "boolean", default: false },
+    write: { type: "string" },
   },
 });
 const kind = values.transport as TransportKind;
+const versionOf = () =>
+  runtime() === "deno"
+    ? (globalThis as { Deno?: { version: { deno: string } } }).Deno!.version.deno
+    : process.versions.node;
 const stallMs = Number(values["stall-ms"]);
 const MiB = 1 << 20;
 
@@ -57,10 +64,10 @@ async function stage(name: string, work: (progress: (done: number) => void) => P
   };
   try {
     const detail = await Promise.race([work(progress), stalled]);
-    console.log(`ok    ${name}: ${detail} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    say(`ok    ${name}: ${detail} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     return true;
   } catch (err) {
-    console.log(`FAIL  ${name}: ${(err as Error).name}: ${(err as Error).message}`);
+    say(`FAIL  ${name}: ${(err as Error).name}: ${(err as Error).message}`);
     return false;
   } finally {
     clearInterval(timer);
@@ -72,7 +79,12 @@ const open =
   kind === "zeromq" && runtime() === "deno"
     ? async (endpoint: string): Promise<Transport> => (await import("advmoe/zeromq")).zeromqTransport(endpoint)
     : transportFactory(kind);
-console.log(`${runtime()} ${kind} over ${values.socket}`);
+const report: string[] = [];
+const say = (line: string) => {
+  console.log(line);
+  report.push(line);
+};
+say(`${runtime()} ${versionOf()} ${kind} over ${values.socket}`);
 const results: boolean[] = [];
 
 if (kind === "zeromq") {
@@ -207,6 +219,9 @@ results.push(
 
 await worker.close();
 const failed = results.filter((ok) => !ok).length;
-console.log(failed === 0 ? "all stages passed" : `${failed} stage(s) failed`);
+say(failed === 0 ? "all stages passed" : `${failed} stage(s) failed`);
+if (values.write) {
+  writeSection(values.write, `scripts/stress-transport.ts ${runtime()} ${kind}`, ["```", ...report, "```"].join("\n"));
+}
 // A stalled native socket can keep the process alive: leave explicitly.
 process.exit(failed === 0 ? 0 : 1);
