@@ -8,6 +8,8 @@ export { Dataset } from "./client/data.js";
 export type { ModelInfo, Prediction, PredictSpec } from "./client/model.js";
 export { Model } from "./client/model.js";
 export type { ResumedRunResult } from "./client/resume-run.js";
+export type { SegmentMac, SharedMemoryOptions } from "./client/shared-memory.js";
+export { SharedMemory, sweepStale } from "./client/shared-memory.js";
 export type { EpochResult, RunResult, StepResult, TrainerInfo } from "./client/trainer.js";
 export { Trainer } from "./client/trainer.js";
 export type { HandleRef, PythonChoice, RequestOptions, TypedCallOptions } from "./client/worker.js";

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -84,6 +85,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run N ranks on this machine under torchrun (one per GPU; gloo on the CPU)",
     )
     p.add_argument(
+        "--shm-dir",
+        default=None,
+        help="a private folder (mode 0700) shared with a local client: large tensors may travel "
+        "as files there instead of frames; removed when the worker exits",
+    )
+    p.add_argument(
+        "--shm-min-bytes",
+        type=int,
+        default=None,
+        help="smallest tensor sent through --shm-dir (default 1 MiB)",
+    )
+    p.add_argument(
         "--watch-parent",
         action="store_true",
         help="exit when stdin reaches end of file (the launcher holds the pipe: the worker ends with it)",
@@ -147,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             replay_window_s=args.replay_window,
             device=args.device,
             curve_secret_key=curve_secret,
+            **_shm_config(args),
         )
     )
     server.devices = _devices()
@@ -171,9 +185,33 @@ def main(argv: list[str] | None = None) -> None:
     }
     if curve_secret is not None:
         ready["curve_public_key"] = keys.curve_public(curve_secret).decode()
+    if server.shm is not None:
+        ready["shm_min_bytes"] = server.shm.min_bytes
     print(pack_ready(server, ready), flush=True)
     logging.getLogger("advmoe_worker").info("serving on %s (device %s)", endpoint, server.device)
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if args.shm_dir:
+            # Segments nobody collected (a client that died first) go with the folder.
+            shutil.rmtree(args.shm_dir, ignore_errors=True)
+
+
+def _shm_config(args: argparse.Namespace) -> dict:
+    if not args.shm_dir:
+        return {}
+    from .protocol.shm import check_folder
+
+    try:
+        check_folder(Path(args.shm_dir))
+    except (OSError, ValueError) as exc:
+        sys.exit(f"advmoe_worker: --shm-dir: {exc}")
+    config: dict = {"shm_dir": Path(args.shm_dir)}
+    if args.shm_min_bytes is not None:
+        if args.shm_min_bytes < 1:
+            sys.exit(f"advmoe_worker: --shm-min-bytes must be >= 1, got {args.shm_min_bytes}")
+        config["shm_min_bytes"] = args.shm_min_bytes
+    return config
 
 
 if __name__ == "__main__":

@@ -4,6 +4,6 @@ import { spawnWorker } from "advmoe";
 
 const worker = await spawnWorker();
 await worker.info();
-console.log(JSON.stringify({ pid: worker.pid, endpoint: worker.endpoint }));
+console.log(JSON.stringify({ pid: worker.pid, endpoint: worker.endpoint, shm: worker.sharedMemoryDir }));
 if (Deno.args[0] === "exit") Deno.exit(0);
 setInterval(() => undefined, 1000);

@@ -41,6 +41,11 @@ for (const socket of ["ipc", "tcp"] as const) {
   Deno.test({ name: `a spawned worker over ${socket}`, ...options }, async (t) => {
     await using worker = await spawnWorker({ socket, maxMessageBytes: 80 * MiB });
 
+    await t.step("sends tensors as frames: without --allow-all, Deno keeps /dev/shm out of reach", () => {
+      assert.equal(worker.sharedMemoryDir, undefined);
+      assert.equal(worker.connection.sharedMemory, undefined);
+    });
+
     await t.step("uses the pure-TypeScript transport and answers info", async () => {
       const info = await worker.info();
       assert.equal(info.protocol, 1);
@@ -235,12 +240,25 @@ Deno.test("a missing permission is named in a LaunchError", async () => {
   assert.ok(LaunchError);
 });
 
+Deno.test("with --allow-all, large tensors travel through /dev/shm, signed with HMAC-SHA256", async () => {
+  const { code, stdout, stderr } = await runDeno("shared-memory.ts", ["--allow-all"]);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(JSON.parse(stdout.trim().split("\n").at(-1)!), {
+    mac: "hmac-sha256",
+    same: true,
+    left: 0,
+    existed: true,
+    removed: true,
+  });
+});
+
 for (const how of ["SIGKILL", "exit"]) {
   Deno.test(
-    { name: `a worker whose Deno parent dies (${how}) exits and removes its socket folder`, ...options },
+    { name: `a worker whose Deno parent dies (${how}) exits and removes its socket and segment folders`, ...options },
     async () => {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...FLAGS, join(HERE, "orphan.ts"), how],
+        // --allow-all: the worker then shares a segment folder in /dev/shm too.
+        args: ["run", "--allow-all", join(HERE, "orphan.ts"), how],
         cwd: ROOT,
         stdout: "piped",
         stderr: "null",
@@ -248,7 +266,8 @@ for (const how of ["SIGKILL", "exit"]) {
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";
       while (!text.includes("\n")) text += (await reader.read()).value ?? "";
-      const { pid, endpoint } = JSON.parse(text.trim()) as { pid: number; endpoint: string };
+      const { pid, endpoint, shm } = JSON.parse(text.trim()) as { pid: number; endpoint: string; shm: string };
+      assert.equal(isFolder(shm), true, "the worker has a segment folder");
       if (how === "SIGKILL") child.kill("SIGKILL");
       await child.status;
       reader.releaseLock();
@@ -259,11 +278,17 @@ for (const how of ["SIGKILL", "exit"]) {
         assert.equal(isAlive(pid), false, `worker ${pid} still runs 10 s after its parent left`);
         const folder = endpoint.slice("ipc://".length).replace(/\/worker\.sock$/, "");
         assert.equal(existsSync(folder), false, `${folder} was left behind`);
+        assert.equal(isFolder(shm), false, `${shm} was left behind`);
       } finally {
         if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
       }
     },
   );
+}
+
+/** Whether a folder exists, asked of `test -d`: Deno reads /dev/shm only with --allow-all. */
+function isFolder(path: string): boolean {
+  return new Deno.Command("test", { args: ["-d", path] }).outputSync().success;
 }
 
 /**

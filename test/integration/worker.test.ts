@@ -27,7 +27,9 @@ const COMBINATIONS = TRANSPORTS.flatMap((transport) =>
 describe.each(COMBINATIONS)("a spawned worker over $socket with $transport", ({ transport, socket }) => {
   let worker: SpawnedWorker;
   beforeAll(async () => {
-    worker = await spawnWorker({ transport, socket, maxMessageBytes: 80 * MiB });
+    // Frames only: this suite is about the socket path and its size limit
+    // (shared-memory.test.ts covers segments).
+    worker = await spawnWorker({ transport, socket, maxMessageBytes: 80 * MiB, sharedMemory: false });
   });
   afterAll(async () => {
     await worker?.close();

@@ -60,22 +60,27 @@ function isAlive(pid: number): boolean {
 }
 
 describe("a worker whose parent dies", () => {
-  it.each(["SIGKILL", "exit"])("exits by itself and removes its socket folder (parent: %s)", async (how) => {
-    const fixture = join(import.meta.dirname, "..", "fixtures", "orphan.ts");
-    const parent = execa(process.execPath, ["--import", "tsx", fixture, how], { buffer: false, reject: false });
-    const line = await new Promise<string>((resolve) =>
-      createInterface({ input: parent.stdout! }).once("line", resolve),
-    );
-    const { pid, endpoint } = JSON.parse(line) as { pid: number; endpoint: string };
-    if (how === "SIGKILL") parent.kill("SIGKILL");
-    await parent;
-    try {
-      const started = Date.now();
-      while (isAlive(pid) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50));
-      expect(isAlive(pid)).toBe(false);
-      expect(existsSync(dirname(endpoint.slice("ipc://".length)))).toBe(false);
-    } finally {
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-    }
-  });
+  it.each(["SIGKILL", "exit"])(
+    "exits by itself and removes its socket and segment folders (parent: %s)",
+    async (how) => {
+      const fixture = join(import.meta.dirname, "..", "fixtures", "orphan.ts");
+      const parent = execa(process.execPath, ["--import", "tsx", fixture, how], { buffer: false, reject: false });
+      const line = await new Promise<string>((resolve) =>
+        createInterface({ input: parent.stdout! }).once("line", resolve),
+      );
+      const { pid, endpoint, shm } = JSON.parse(line) as { pid: number; endpoint: string; shm: string };
+      expect(existsSync(shm)).toBe(true);
+      if (how === "SIGKILL") parent.kill("SIGKILL");
+      await parent;
+      try {
+        const started = Date.now();
+        while (isAlive(pid) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50));
+        expect(isAlive(pid)).toBe(false);
+        expect(existsSync(dirname(endpoint.slice("ipc://".length)))).toBe(false);
+        expect(existsSync(shm)).toBe(false);
+      } finally {
+        if (isAlive(pid)) process.kill(pid, "SIGKILL");
+      }
+    },
+  );
 });

@@ -1,9 +1,18 @@
 // One signed protocol session over a transport: requests, events, replies, heartbeats.
 import { randomBytes } from "node:crypto";
-import { DecodeError, decode, encode, type Header, PROTOCOL_VERSION } from "../protocol/codec.js";
+import {
+  DecodeError,
+  decode,
+  encode,
+  type Header,
+  type PlaceSegment,
+  PROTOCOL_VERSION,
+  type ReadSegment,
+} from "../protocol/codec.js";
 import {
   AdvmoeError,
   CancelledError,
+  ProtocolError,
   TimeoutError,
   TooLargeError,
   WorkerClosedError,
@@ -13,6 +22,7 @@ import {
 import { ReplayGuard, Signer } from "../protocol/signing.js";
 import type { Tensor } from "../protocol/tensor.js";
 import type { Transport } from "../transport/transport.js";
+import type { SharedMemory } from "./shared-memory.js";
 
 /** An event streamed by a request before its reply. */
 export interface WorkerEvent {
@@ -55,6 +65,12 @@ export interface ConnectionOptions {
    * message unanswered. 0 = unknown, nothing checked. Default 0.
    */
   maxMessageBytes?: number;
+  /**
+   * A folder shared with a local worker (`spawnWorker` makes one): tensors of at least
+   * its `minBytes` travel as segments there, both ways, instead of frames. The worker
+   * must have been started with it (`--shm-dir`). Default: none, frames only.
+   */
+  sharedMemory?: SharedMemory;
 }
 
 interface Pending {
@@ -66,6 +82,8 @@ interface Pending {
   cleanup?: () => void;
   /** Keeps sent tensor memory alive and unmutated until the worker answers. */
   frames: readonly Uint8Array[];
+  /** Segments this request wrote, removed once it settles. */
+  segments?: string[];
 }
 
 /** Counters a client keeps about what it received. */
@@ -82,7 +100,8 @@ export class Connection {
   readonly #transport: Transport;
   readonly #signer: Signer;
   readonly #guard = new ReplayGuard();
-  readonly #options: Required<ConnectionOptions>;
+  readonly #options: Required<Omit<ConnectionOptions, "sharedMemory">>;
+  readonly #shm?: SharedMemory;
   readonly #session = randomBytes(8).toString("hex");
   readonly #pending = new Map<number, Pending>();
   #seq = 0;
@@ -105,6 +124,7 @@ export class Connection {
       timeoutMs: options.timeoutMs ?? 0,
       maxMessageBytes: options.maxMessageBytes ?? 0,
     };
+    this.#shm = options.sharedMemory;
     this.closed = new Promise((resolve) => {
       this.#settleClosed = resolve;
     });
@@ -126,6 +146,11 @@ export class Connection {
     this.#options.maxMessageBytes = bytes;
   }
 
+  /** The folder shared with the worker, if tensors may travel through shared memory. */
+  get sharedMemory(): SharedMemory | undefined {
+    return this.#shm;
+  }
+
   /** Number of requests awaiting their reply. */
   get inFlight(): number {
     return this.#pending.size;
@@ -135,11 +160,19 @@ export class Connection {
   call(method: string, params: Record<string, unknown> = {}, options: CallOptions = {}): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#nextId++;
-    const frames = this.#frames({ kind: "request", id, method, params }, options.tensors);
+    const segments: string[] = [];
+    let frames: Uint8Array[];
+    try {
+      frames = this.#request(id, method, params, options.tensors, segments);
+    } catch (err) {
+      this.#removeSegments(segments);
+      return Promise.reject(err);
+    }
     const limit = this.#options.maxMessageBytes;
     if (limit > 0) {
       const bytes = frames.reduce((sum, f) => sum + f.byteLength, 0);
       if (bytes > limit) {
+        this.#removeSegments(segments);
         return Promise.reject(
           new TooLargeError(
             "too_large",
@@ -151,11 +184,13 @@ export class Connection {
     }
     const { signal, onEvent } = options;
     if (signal?.aborted) {
+      this.#removeSegments(segments);
       return Promise.reject(new CancelledError("cancelled", `${method} was cancelled before it was sent`, { id }));
     }
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
     return new Promise<Reply>((resolve, reject) => {
       const pending: Pending = { method, resolve, reject, onEvent, frames };
+      if (segments.length > 0) pending.segments = segments;
       // Abort and timeout closures only for the calls that ask for them: a plain call
       // allocates its promise, its frames and this record, nothing more.
       if (signal || timeoutMs > 0) this.#watch(id, pending, signal, timeoutMs);
@@ -190,14 +225,38 @@ export class Connection {
     }
   }
 
-  /** Forgets a pending call and its timers; its promise is settled by the caller. */
+  /** Forgets a pending call, its timers and its segments; its promise is settled by the caller. */
   #settle(id: number): Pending | undefined {
     const pending = this.#pending.get(id);
     if (pending) {
       this.#pending.delete(id);
       pending.cleanup?.();
+      if (pending.segments) this.#removeSegments(pending.segments);
     }
     return pending;
+  }
+
+  /** A signed request; tensors the shared folder wants are written there (names into `segments`). */
+  #request(
+    id: number,
+    method: string,
+    params: Record<string, unknown>,
+    tensors: Record<string, Tensor> | undefined,
+    segments: string[],
+  ): Uint8Array[] {
+    const shm = this.#shm;
+    if (!shm) return this.#frames({ kind: "request", id, method, params }, tensors);
+    const place = (bytes: Uint8Array) => {
+      if (!shm.wants(bytes)) return undefined;
+      const ref = shm.write(bytes);
+      segments.push(ref.name);
+      return ref;
+    };
+    return this.#frames({ kind: "request", id, method, params, shm: { mac: shm.mac } }, tensors, place);
+  }
+
+  #removeSegments(names: readonly string[]): void {
+    for (const name of names) this.#shm?.remove(name);
   }
 
   /** Sends already-framed bytes as they are (for protocol tests: unsigned or garbage input). */
@@ -232,10 +291,15 @@ export class Connection {
     this.#settleClosed(this.#failure);
   }
 
-  #frames(header: Omit<Header, "v" | "session" | "seq" | "ts">, tensors?: Record<string, Tensor>): Uint8Array[] {
+  #frames(
+    header: Omit<Header, "v" | "session" | "seq" | "ts">,
+    tensors?: Record<string, Tensor>,
+    place?: PlaceSegment,
+  ): Uint8Array[] {
     const frames = encode(
       { v: PROTOCOL_VERSION, ...header, session: this.#session, seq: ++this.#seq, ts: Date.now() } as Header,
       tensors,
+      place,
     );
     frames.unshift(this.#signer.sign(frames, this.#options.fullMac));
     return frames;
@@ -281,6 +345,39 @@ export class Connection {
     this.close(new WorkerClosedError("worker_closed", "the worker closed the connection"));
   }
 
+  readonly #readSegment: ReadSegment = (ref, bytes) => {
+    if (!this.#shm) throw new Error("this client has no shared-memory folder");
+    return this.#shm.read(ref, bytes);
+  };
+
+  /**
+   * A signed message whose tensors could not be read (a segment missing, or changed after
+   * it was announced): its call fails with ProtocolError, and its other segments go.
+   */
+  #onBadTensors(header: Header, err: DecodeError): void {
+    for (const entry of Object.values(header.tensors ?? {})) {
+      if (entry.shm && typeof entry.shm.name === "string" && /^[0-9a-f]{32}$/.test(entry.shm.name)) {
+        this.#shm?.remove(entry.shm.name);
+      }
+    }
+    if (!this.#guard.accept(header.session, header.seq, header.ts)) {
+      this.stats.droppedReplay++;
+      return;
+    }
+    const id = typeof header.id === "bigint" ? undefined : header.id;
+    const pending = id == null ? undefined : this.#settle(id);
+    pending?.reject(
+      new ProtocolError(
+        "protocol",
+        `${pending.method}: the worker's ${header.kind} could not be read: ${err.message}`,
+        {
+          id,
+        },
+        { cause: err },
+      ),
+    );
+  }
+
   #onFrames(frames: Uint8Array[]): void {
     this.stats.received++;
     const signature = frames[0];
@@ -291,10 +388,11 @@ export class Connection {
     }
     let message: ReturnType<typeof decode>;
     try {
-      message = decode(rest);
+      message = decode(rest, this.#readSegment);
     } catch (err) {
       if (err instanceof DecodeError) {
         this.stats.undecodable++;
+        if (err.header) this.#onBadTensors(err.header, err);
         return;
       }
       throw err;

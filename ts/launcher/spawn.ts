@@ -6,6 +6,7 @@ import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa, type ResultPromise } from "execa";
 import { Connection, type ConnectionOptions } from "../client/connection.js";
+import { SharedMemory, type SharedMemoryOptions } from "../client/shared-memory.js";
 import { type PythonChoice, Worker } from "../client/worker.js";
 import { type AdvmoeError, LaunchError, WorkerClosedError, WorkerDiedError } from "../protocol/errors.js";
 import { Signer } from "../protocol/signing.js";
@@ -19,7 +20,13 @@ import { checkRestartPolicy, type RestartPolicy, SupervisedWorker } from "./supe
 /** Where a worker log line came from. */
 export type LogStream = "stderr" | "stdout";
 
-export interface SpawnOptions extends ConnectionOptions {
+export interface SpawnOptions extends Omit<ConnectionOptions, "sharedMemory"> {
+  /**
+   * Large tensors travel through a private folder in /dev/shm instead of frames, both
+   * ways (docs/protocol.md, Shared memory). Default: on where /dev/shm exists (and, under
+   * Deno, may be written); `false` sends frames only; options set the threshold and MAC.
+   */
+  sharedMemory?: boolean | SharedMemoryOptions;
   /** Interpreter path; else $ADVMOE_PYTHON, else the project's .venv. */
   python?: string;
   /** `ipc` (private socket file; default on POSIX) or `tcp` (a free loopback port). */
@@ -79,6 +86,8 @@ export class SpawnedWorker extends Worker {
   readonly python: PythonChoice;
   readonly endpoint: string;
   readonly pid: number;
+  /** The folder large tensors travel through (removed with the worker); undefined: frames only. */
+  readonly sharedMemoryDir?: string;
   readonly #stderr: string[];
   readonly #cleanupDir?: string;
   #hasExited = false;
@@ -92,6 +101,7 @@ export class SpawnedWorker extends Worker {
     stderr: string[];
     exited: Promise<{ exitCode: number | null; signal: string | null }>;
     cleanupDir?: string;
+    sharedMemoryDir?: string;
   }) {
     super(args.connection);
     this.python = args.python;
@@ -103,6 +113,7 @@ export class SpawnedWorker extends Worker {
       this.#hasExited = true;
     });
     this.#cleanupDir = args.cleanupDir;
+    this.sharedMemoryDir = args.sharedMemoryDir;
   }
 
   /** The last lines the worker wrote to stderr. */
@@ -163,6 +174,25 @@ export async function spawnWorker(options: SpawnOptions = {}): Promise<SpawnedWo
   return new SupervisedWorker(await launchWorker(once), once, policy, launchWorker);
 }
 
+/**
+ * The segment folder a spawned worker shares, if any: on by default where /dev/shm
+ * exists and can be reached; asked for explicitly, its absence is an error.
+ */
+function sharedMemory(key: Uint8Array, option: SpawnOptions["sharedMemory"]): SharedMemory | undefined {
+  if (option === false) return undefined;
+  const settings = typeof option === "object" ? option : {};
+  const shm = process.platform === "linux" ? SharedMemory.create(key, settings) : undefined;
+  if (!shm && option !== undefined) {
+    throw new LaunchError(
+      "launch_failed",
+      `spawnWorker({ sharedMemory }): ${settings.root ?? "/dev/shm"} cannot be used here ` +
+        "(it needs Linux; Deno lets a program into /dev only with --allow-all)",
+      { root: settings.root ?? "/dev/shm" },
+    );
+  }
+  return shm;
+}
+
 /** Starts one worker process and connects to it. */
 async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const open = chooseTransport(options);
@@ -182,11 +212,23 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const signer = new Signer(key);
   const dir = useIpc ? mkdtempSync(join(tmpdir(), "advmoe-")) : undefined; // mode 0700
   const bind = dir ? `ipc://${join(dir, "worker.sock")}` : "tcp://127.0.0.1:0";
+  let shm: SharedMemory | undefined;
+  try {
+    shm = sharedMemory(key, options.sharedMemory);
+  } catch (err) {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  // Whoever ends the launch, the folders go.
+  const removeFolders = () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    shm?.destroy();
+  };
   if (dir) {
     try {
       checkDenoPermissions([{ name: "net", host: `unix:${join(dir, "worker.sock")}` }], "spawnWorker");
     } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
+      removeFolders();
       throw err;
     }
   }
@@ -200,6 +242,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   if (options.requireFullMac) args.push("--require-full-mac");
   if (options.fullMac) args.push("--full-mac");
   if (options.nprocPerNode !== undefined) args.push("--nproc-per-node", String(options.nprocPerNode));
+  if (shm) args.push("--shm-dir", shm.dir, "--shm-min-bytes", String(shm.minBytes));
   args.push(...(options.args ?? []));
   const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
 
@@ -223,8 +266,8 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const stderr: string[] = [];
   const log = options.logger;
   const exited = child.then((r) => {
-    // The launcher's socket folder goes with the process, whoever ends it.
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    // The launcher's socket and segment folders go with the process, whoever ends it.
+    removeFolders();
     return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
   });
   createInterface({ input: child.stderr! }).on("line", (line) => {
@@ -267,7 +310,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
       );
     });
   }).catch((err: unknown) => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    removeFolders();
     throw err;
   });
 
@@ -282,6 +325,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   const connection = new Connection(awaitExitOnEnd(transport, exited), key, {
     ...options,
     maxMessageBytes: ready.max_message_bytes ?? 0,
+    sharedMemory: shm,
   });
   exited.then(({ exitCode, signal }) => {
     const error: AdvmoeError =
@@ -302,6 +346,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
     stderr,
     exited,
     cleanupDir: dir,
+    sharedMemoryDir: shm?.dir,
   });
 }
 

@@ -1,17 +1,32 @@
 // Pure encode/decode of protocol messages: [header, ...tensor frames] (docs/protocol.md).
 import { Packr } from "msgpackr";
-import { DTYPES, type DType, type Tensor, tensorBytes, tensorFromBytes } from "./tensor.js";
+import { DTYPES, type DType, itemSize, numel, type Tensor, tensorBytes, tensorFromBytes } from "./tensor.js";
 
 export const PROTOCOL_VERSION = 1;
 export const KINDS = ["request", "reply", "event", "error", "cancel", "heartbeat"] as const;
 export type Kind = (typeof KINDS)[number];
 
-/** A tensor table entry: where a tensor's bytes are and how to read them. */
+/** Where a shared-memory segment holds a tensor's bytes, and their MAC. */
+export interface SegmentRef {
+  name: string;
+  bytes: number;
+  mac: "aes-256-gmac" | "hmac-sha256";
+  nonce: Uint8Array;
+  tag: Uint8Array;
+}
+
+/** A tensor table entry: where a tensor's bytes are (a frame or a segment) and how to read them. */
 export interface TensorEntry {
   dtype: DType;
   shape: number[];
-  frame: number;
+  frame?: number;
+  shm?: SegmentRef;
 }
+
+/** Writes a tensor's bytes to shared memory, or returns undefined to send them as a frame. */
+export type PlaceSegment = (bytes: Uint8Array) => SegmentRef | undefined;
+/** Reads (and checks) the segment a table entry names; `bytes` is what dtype and shape need. */
+export type ReadSegment = (ref: SegmentRef, bytes: number) => Uint8Array;
 
 /** The msgpack header of every message. */
 export interface Header {
@@ -23,6 +38,8 @@ export interface Header {
   ts: number;
   method?: string;
   params?: Record<string, unknown>;
+  /** On a request: the worker may answer with segments authenticated by this MAC. */
+  shm?: { mac: SegmentRef["mac"] };
   result?: Record<string, unknown>;
   event?: string;
   data?: Record<string, unknown>;
@@ -72,16 +89,29 @@ export function wireValue(value: unknown, path = "params"): unknown {
   return out;
 }
 
-/** Header bytes followed by one frame per tensor (views of the tensors' memory). */
-export function encode(header: Omit<Header, "tensors">, tensors?: Record<string, Tensor>): Uint8Array[] {
+/**
+ * Header bytes followed by one frame per tensor (views of the tensors' memory); with
+ * `place`, the tensors it accepts go to shared memory and only their entries travel.
+ */
+export function encode(
+  header: Omit<Header, "tensors">,
+  tensors?: Record<string, Tensor>,
+  place?: PlaceSegment,
+): Uint8Array[] {
   const frames: Uint8Array[] = [new Uint8Array()];
   const full: Header = { ...header };
   if (full.params) full.params = wireValue(full.params) as Record<string, unknown>;
   if (tensors && Object.keys(tensors).length > 0) {
     const table: Record<string, TensorEntry> = {};
     for (const [name, t] of Object.entries(tensors)) {
+      const bytes = tensorBytes(t);
+      const shm = place?.(bytes);
+      if (shm) {
+        table[name] = { dtype: t.dtype, shape: [...t.shape], shm };
+        continue;
+      }
       table[name] = { dtype: t.dtype, shape: [...t.shape], frame: frames.length + 1 };
-      frames.push(tensorBytes(t));
+      frames.push(bytes);
     }
     full.tensors = table;
   }
@@ -89,15 +119,30 @@ export function encode(header: Omit<Header, "tensors">, tensors?: Record<string,
   return frames;
 }
 
-/** Thrown when a frame list cannot be decoded; `reason` says which rule broke. */
-export class DecodeError extends Error {}
+/**
+ * Thrown when a frame list cannot be decoded. `header` is set when the header itself was
+ * sound and a tensor failed (e.g. a segment that does not match its MAC), so the call it
+ * answers can be told.
+ */
+export class DecodeError extends Error {
+  constructor(
+    message: string,
+    readonly header?: Header,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
 
 function toNumber(value: unknown): unknown {
   return typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
 }
 
-/** Decodes [header, ...tensor frames] (signature already stripped and checked). */
-export function decode(frames: readonly Uint8Array[]): Message {
+/**
+ * Decodes [header, ...tensor frames] (signature already stripped and checked); entries
+ * that name a segment are read through `read`, and refused without one.
+ */
+export function decode(frames: readonly Uint8Array[], read?: ReadSegment): Message {
   const raw = frames[0];
   if (!raw) throw new DecodeError("message has no header frame");
   let header: Header;
@@ -119,12 +164,28 @@ export function decode(frames: readonly Uint8Array[]): Message {
   const rest = frames.slice(1);
   const used = new Set<number>();
   for (const [name, entry] of Object.entries(header.tensors ?? {})) {
-    const frame = rest[entry.frame - 2];
-    if (!frame || used.has(entry.frame)) throw new DecodeError(`tensor ${name}: bad frame index ${entry.frame}`);
     if (!(DTYPES as readonly string[]).includes(entry.dtype)) throw new DecodeError(`tensor ${name}: bad dtype`);
-    used.add(entry.frame);
+    if (entry.frame === undefined && entry.shm !== undefined) {
+      tensors[name] = readTensor(name, entry, header, read);
+      continue;
+    }
+    const frame = entry.frame === undefined ? undefined : rest[entry.frame - 2];
+    if (!frame || used.has(entry.frame as number)) {
+      throw new DecodeError(`tensor ${name}: bad frame index ${entry.frame}`);
+    }
+    used.add(entry.frame as number);
     tensors[name] = tensorFromBytes(entry.dtype, entry.shape.map(Number), frame);
   }
   if (used.size !== rest.length) throw new DecodeError(`${rest.length} tensor frames, ${used.size} in the table`);
   return { header, tensors };
+}
+
+function readTensor(name: string, entry: TensorEntry, header: Header, read: ReadSegment | undefined): Tensor {
+  if (!read) throw new DecodeError(`tensor ${name} names a shared-memory segment, and this client has none`, header);
+  const shape = entry.shape.map(Number);
+  try {
+    return tensorFromBytes(entry.dtype, shape, read(entry.shm as SegmentRef, numel(shape) * itemSize(entry.dtype)));
+  } catch (err) {
+    throw new DecodeError(`tensor ${name}: ${(err as Error).message}`, header, { cause: err });
+  }
 }

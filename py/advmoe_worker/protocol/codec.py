@@ -11,7 +11,8 @@ import torch
 
 from ..errors import BadMessageError, BadTensorError, UnsupportedVersionError
 from .limits import MAX_TENSORS, check_structure, unpack_limits
-from .tensors import tensor_from_frame, tensor_to_frame
+from .shm import SharedMemory
+from .tensors import check_entry, tensor_from_frame, tensor_to_frame
 
 PROTOCOL_VERSION = 1
 KINDS = ("request", "reply", "event", "error", "cancel", "heartbeat")
@@ -40,13 +41,21 @@ class Message:
         return self.header.get("params") or {}
 
 
-def encode(header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
-    """Header bytes followed by one raw frame per tensor (zero-copy views)."""
+def encode(
+    header: Mapping[str, Any],
+    tensors: Mapping[str, torch.Tensor] | None = None,
+    segments: Mapping[str, dict[str, Any]] | None = None,
+) -> list[Any]:
+    """Header bytes followed by one raw frame per tensor (zero-copy views).
+
+    `segments` are table entries for tensors already written to shared memory
+    (`place_in_segments`): they go in the table, not in a frame.
+    """
     header = dict(header)
     frames: list[Any] = [b""]
-    if tensors:
-        table = {}
-        for name, t in tensors.items():
+    if tensors or segments:
+        table = dict(segments or {})
+        for name, t in (tensors or {}).items():
             entry, buf = tensor_to_frame(t)
             entry["frame"] = len(frames) + 1  # frame 0 on the wire is the signature
             table[name] = entry
@@ -92,8 +101,30 @@ def check_header(header: dict[str, Any]) -> dict[str, Any]:
     return header
 
 
-def decode(frames: Sequence[Any], header: dict[str, Any] | None = None) -> Message:
-    """Decodes [header, tensor frames...] (signature already stripped and checked)."""
+def place_in_segments(
+    tensors: Mapping[str, torch.Tensor], shm: SharedMemory, mac: str
+) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
+    """Writes the tensors of at least `shm.min_bytes` to segments: (the rest, their entries)."""
+    rest: dict[str, torch.Tensor] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for name, t in tensors.items():
+        if t.numel() * t.element_size() < shm.min_bytes:
+            rest[name] = t
+            continue
+        entry, buf = tensor_to_frame(t)
+        entry["shm"] = shm.write(buf, mac)
+        entries[name] = entry
+    return rest, entries
+
+
+def decode(
+    frames: Sequence[Any], header: dict[str, Any] | None = None, shm: SharedMemory | None = None
+) -> Message:
+    """Decodes [header, tensor frames...] (signature already stripped and checked).
+
+    A table entry with `shm` instead of `frame` names a shared-memory segment, read
+    through `shm`; without one it is refused.
+    """
     if not frames:
         raise BadMessageError("message has no header frame")
     if header is None:
@@ -109,6 +140,9 @@ def decode(frames: Sequence[Any], header: dict[str, Any] | None = None) -> Messa
     used: set[int] = set()
     tensors = {}
     for name, entry in table.items():
+        if isinstance(entry, dict) and "shm" in entry and "frame" not in entry:
+            tensors[name] = _from_segment(name, entry, shm)
+            continue
         index = entry.get("frame") if isinstance(entry, dict) else None
         if not isinstance(index, int) or isinstance(index, bool) or not 2 <= index <= len(frames):
             raise BadTensorError(
@@ -133,3 +167,15 @@ def decode(frames: Sequence[Any], header: dict[str, Any] | None = None) -> Messa
         header=header,
         tensors=tensors,
     )
+
+
+def _from_segment(name: str, entry: dict[str, Any], shm: SharedMemory | None) -> torch.Tensor:
+    if shm is None:
+        raise BadTensorError(
+            f"tensor {name!r} names a shared-memory segment, but this worker has no shared-memory "
+            "folder (it was not started with --shm-dir): send tensors as frames",
+            {"tensor": name, "rule": "shm_unavailable"},
+        )
+    dtype, shape, expected = check_entry(name, entry)
+    # A mapping starts on a page: aligned for every dtype.
+    return shm.open(name, entry["shm"], expected).view(dtype).view(shape)

@@ -46,12 +46,8 @@ def tensor_to_frame(t: torch.Tensor) -> tuple[dict[str, Any], memoryview]:
     return entry, memoryview(raw.numpy())
 
 
-def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
-    """Wraps a received frame as a tensor; validates dtype, shape and byte size.
-
-    The result shares the frame's memory and must be treated as read-only: methods that
-    need to write clone first (moving to another device or dtype copies anyway).
-    """
+def check_entry(name: str, entry: Any) -> tuple[torch.dtype, list[int], int]:
+    """A table entry's dtype, shape and byte size; raises BadTensorError naming the rule."""
     if not isinstance(entry, dict):
         raise BadTensorError(f"tensor {name!r}: table entry must be a map", {"tensor": name})
     dtype_name = entry.get("dtype")
@@ -69,7 +65,6 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
             {"tensor": name, "shape": shape},
         )
     dtype = DTYPES[dtype_name]
-    itemsize = torch.empty((), dtype=dtype).element_size()
     # Checked before torch sees the shape: a zero-sized tensor's strides are still the
     # products of the other dimensions, and [0, 2**62, 2**62] overflows them.
     if len(shape) > MAX_DIMS or math.prod(max(d, 1) for d in shape) > MAX_SHAPE_PRODUCT:
@@ -78,10 +73,19 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
             f"multiply to at most 2**48, got {str(shape)[:100]}",
             {"tensor": name, "rule": "shape_bounds", "max_dims": MAX_DIMS},
         )
-    expected = itemsize * math.prod(shape)
+    return dtype, shape, dtype.itemsize * math.prod(shape)
+
+
+def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
+    """Wraps a received frame as a tensor; validates dtype, shape and byte size.
+
+    The result shares the frame's memory and must be treated as read-only: methods that
+    need to write clone first (moving to another device or dtype copies anyway).
+    """
+    dtype, shape, expected = check_entry(name, entry)
     if buf.nbytes != expected:
         raise BadTensorError(
-            f"tensor {name!r}: frame has {buf.nbytes} bytes, {dtype_name} x {shape} needs {expected}",
+            f"tensor {name!r}: frame has {buf.nbytes} bytes, {entry['dtype']} x {shape} needs {expected}",
             {"tensor": name, "bytes": buf.nbytes, "expected": expected},
         )
     if expected == 0:
@@ -90,6 +94,6 @@ def tensor_from_frame(name: str, entry: Any, buf: memoryview) -> torch.Tensor:
         # Frames are read-only buffers; torch warns that it cannot enforce that.
         warnings.simplefilter("ignore", UserWarning)
         flat = torch.frombuffer(buf, dtype=torch.uint8)
-    if flat.data_ptr() % itemsize:
+    if flat.data_ptr() % dtype.itemsize:
         flat = flat.clone()
     return flat.view(dtype).view(shape)

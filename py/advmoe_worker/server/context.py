@@ -25,6 +25,7 @@ class CallContext:
         self.request_id = request_id
         self.method = method
         self._cancel: threading.Event | None = None  # made on first use: most calls never need it
+        self.shm: str | None = None  # the MAC for reply segments, when the request allows them
 
     @property
     def objects(self):
@@ -56,7 +57,10 @@ class CallContext:
     def emit(self, event: str, data: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> None:
         """Streams an event to the caller before the reply."""
         self.server.send(
-            self.identity, {"kind": "event", "id": self.request_id, "event": event, "data": data}, tensors
+            self.identity,
+            {"kind": "event", "id": self.request_id, "event": event, "data": data},
+            tensors,
+            self.shm,
         )
 
     def emitter(self) -> Callable[[str, dict[str, Any]], None]:

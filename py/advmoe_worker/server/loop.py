@@ -32,8 +32,11 @@ from ..errors import (
     WorkerError,
 )
 from ..protocol import PROTOCOL_VERSION, ReplayGuard, Signer, decode, encode
-from ..protocol.codec import check_header, parse_header
+from ..protocol.codec import check_header, parse_header, place_in_segments
 from ..protocol.limits import INT_MAX, INT_MIN, MAX_TENSORS, check_structure
+from ..protocol.shm import DEFAULT_MIN_BYTES as DEFAULT_SHM_MIN_BYTES
+from ..protocol.shm import MACS as SHM_MACS
+from ..protocol.shm import SharedMemory
 from ..specs import validate_method_params
 from .context import CallContext
 from .methods import METHODS
@@ -59,6 +62,10 @@ class ServerConfig:
     replay_window_s: float = 300.0
     device: str | None = None
     curve_secret_key: bytes | None = None  # Z85; set: the socket is a CURVE server
+    # A private folder shared with a local client: tensors of at least `shm_min_bytes`
+    # may travel as segments there (protocol/shm.py). None: frames only.
+    shm_dir: Path | None = None
+    shm_min_bytes: int = DEFAULT_SHM_MIN_BYTES
 
 
 @dataclass
@@ -84,6 +91,11 @@ class Server:
         self.config = config
         self.config.workspace = Path(os.path.realpath(config.workspace))
         self.signer = Signer(config.key)
+        self.shm = (
+            SharedMemory(config.shm_dir, config.key, config.shm_min_bytes)
+            if config.shm_dir is not None
+            else None
+        )
         self.replay = ReplayGuard(config.replay_window_s)
         self.stats = Stats()
         self.objects = ObjectRegistry()
@@ -96,7 +108,9 @@ class Server:
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._active: dict[tuple[bytes, int], CallContext] = {}
         self._active_lock = threading.Lock()
-        self._outbox: deque[tuple[bytes, dict[str, Any], dict[str, torch.Tensor] | None]] = deque()
+        self._outbox: deque[
+            tuple[bytes, dict[str, Any], dict[str, torch.Tensor] | None, dict[str, dict[str, Any]] | None]
+        ] = deque()
         self._zmq = zmq.Context()
         self._wake_addr = f"inproc://wake-{self.session}"
         # Under torchrun: hands each request the compute thread runs to the other ranks, and
@@ -260,9 +274,10 @@ class Server:
         if self.stopping:
             raise ShuttingDownError("the worker is shutting down")
         entry = METHODS.get(method, "method")
-        message = decode(frames, header)
+        message = decode(frames, header, self.shm)
         params = validate_method_params(method, header.get("params"))
         ctx = CallContext(self, identity, request_id, method)
+        ctx.shm = self._reply_mac(header.get("shm"))
         if entry.inline:
             self._run(ctx, entry.handler, params, message.tensors)
             return
@@ -270,6 +285,17 @@ class Server:
             with self._active_lock:
                 self._active[(identity, request_id)] = ctx
         self._jobs.put(_Job(ctx, params, message.tensors))
+
+    def _reply_mac(self, asked: Any) -> str | None:
+        """The MAC for reply segments, when the request allows them and this worker has a folder."""
+        if asked is None:
+            return None
+        mac = asked.get("mac") if isinstance(asked, dict) else None
+        if mac not in SHM_MACS:
+            raise BadMessageError(
+                f"header.shm must be a map whose mac is one of {list(SHM_MACS)}, got {asked!r}"
+            )
+        return mac if self.shm is not None else None
 
     def _cancel(self, identity: bytes, request_id: Any) -> None:
         with self._active_lock:
@@ -327,7 +353,9 @@ class Server:
         try:
             out = handler(ctx, params, tensors)
             result, out_tensors = out if isinstance(out, tuple) else (out, None)
-            self.send(ctx.identity, {"kind": "reply", "id": ctx.request_id, "result": result}, out_tensors)
+            self.send(
+                ctx.identity, {"kind": "reply", "id": ctx.request_id, "result": result}, out_tensors, ctx.shm
+            )
         except WorkerError as exc:
             self._reply_error(ctx.identity, ctx.request_id, exc)
         except torch.cuda.OutOfMemoryError as exc:
@@ -349,10 +377,21 @@ class Server:
         self.send(identity, {"kind": "error", "id": request_id, "error": _sendable(exc.to_wire())})
 
     def send(
-        self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
+        self,
+        identity: bytes,
+        header: dict[str, Any],
+        tensors: dict[str, torch.Tensor] | None = None,
+        shm_mac: str | None = None,
     ) -> None:
-        """Queues a message; the socket thread numbers, signs and sends it (thread-safe)."""
-        self._outbox.append((identity, header, tensors))
+        """Queues a message; the socket thread numbers, signs and sends it (thread-safe).
+
+        With `shm_mac` (the request allowed it), large tensors are written to shared
+        memory here, on the caller's thread, and only their entries are queued.
+        """
+        segments = None
+        if shm_mac is not None and tensors and self.shm is not None:
+            tensors, segments = place_in_segments(tensors, self.shm, shm_mac)
+        self._outbox.append((identity, header, tensors, segments))
         if threading.current_thread() is not threading.main_thread():
             self._wake()
 
@@ -362,7 +401,7 @@ class Server:
 
     def _flush_outbox(self) -> None:
         while self._outbox:
-            identity, header, tensors = self._outbox.popleft()
+            identity, header, tensors, segments = self._outbox.popleft()
             self._seq += 1
             header = {
                 "v": PROTOCOL_VERSION,
@@ -372,7 +411,7 @@ class Server:
                 "ts": time.time() * 1000.0,
             }
             try:
-                frames = encode(header, tensors)
+                frames = encode(header, tensors, segments)
             except Exception as exc:  # e.g. a result holding an int msgpack cannot carry
                 log.error("a %s could not be encoded:\n%s", header.get("kind"), traceback.format_exc())
                 frames = encode(_unencodable(header, exc))

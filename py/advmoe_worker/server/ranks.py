@@ -88,7 +88,11 @@ class Follower(Server):
     """A rank that mirrors rank 0: replies and events have nowhere to go, so they are dropped."""
 
     def send(
-        self, identity: bytes, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
+        self,
+        identity: bytes,
+        header: dict[str, Any],
+        tensors: dict[str, torch.Tensor] | None = None,
+        shm_mac: str | None = None,
     ) -> None:
         if header.get("kind") == "error":
             log.debug("rank %d: %s", distributed.rank(), header.get("error"))
