@@ -91,12 +91,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "as files there instead of frames; removed when the worker exits",
     )
     p.add_argument(
-        "--shm-min-bytes",
-        type=int,
-        default=None,
-        help="smallest tensor sent through --shm-dir (default 1 MiB)",
-    )
-    p.add_argument(
         "--watch-parent",
         action="store_true",
         help="exit when stdin reaches end of file (the launcher holds the pipe: the worker ends with it)",
@@ -186,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     if curve_secret is not None:
         ready["curve_public_key"] = keys.curve_public(curve_secret).decode()
     if server.shm is not None:
-        ready["shm_min_bytes"] = server.shm.min_bytes
+        ready["shm"] = True
     print(pack_ready(server, ready), flush=True)
     logging.getLogger("advmoe_worker").info("serving on %s (device %s)", endpoint, server.device)
     try:
@@ -206,12 +200,7 @@ def _shm_config(args: argparse.Namespace) -> dict:
         check_folder(Path(args.shm_dir))
     except (OSError, ValueError) as exc:
         sys.exit(f"advmoe_worker: --shm-dir: {exc}")
-    config: dict = {"shm_dir": Path(args.shm_dir)}
-    if args.shm_min_bytes is not None:
-        if args.shm_min_bytes < 1:
-            sys.exit(f"advmoe_worker: --shm-min-bytes must be >= 1, got {args.shm_min_bytes}")
-        config["shm_min_bytes"] = args.shm_min_bytes
-    return config
+    return {"shm_dir": Path(args.shm_dir)}
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { spawnWorker, tensor } from "advmoe";
 
 const MiB = 1 << 20;
-const worker = await spawnWorker({ maxMessageBytes: 2 * MiB });
+const worker = await spawnWorker({ maxMessageBytes: 2 * MiB, sharedMemory: { minBytes: MiB, replyMinBytes: MiB } });
 const dir = worker.sharedMemoryDir!;
 const data = new Float32Array((8 * MiB) / 4).map((_, i) => i % 1000);
 // Over the worker's frame limit: only a segment gets through, both ways.

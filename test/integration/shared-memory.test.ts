@@ -28,7 +28,11 @@ function segmentsIn(worker: SpawnedWorker): string[] {
 describe.each(TRANSPORTS)("shared memory with a spawned worker over %s", (transport) => {
   let worker: SpawnedWorker;
   beforeAll(async () => {
-    worker = await spawnWorker({ transport, maxMessageBytes: 2 * MiB });
+    worker = await spawnWorker({
+      transport,
+      maxMessageBytes: 2 * MiB,
+      sharedMemory: { minBytes: MiB, replyMinBytes: MiB },
+    });
   });
   afterAll(async () => {
     await worker?.close();
@@ -112,10 +116,13 @@ describe.each(TRANSPORTS)("shared memory with a spawned worker over %s", (transp
   });
 });
 
-describe("a worker without shared memory", () => {
+describe.each([
+  ["without shared memory", false],
+  ["by default, under 128 MiB", undefined],
+] as const)("a worker %s", (_, sharedMemory) => {
   it("sends frames, so the frame limit applies", async () => {
-    await using worker = await spawnWorker({ sharedMemory: false, maxMessageBytes: 2 * MiB });
-    expect(worker.sharedMemoryDir).toBeUndefined();
+    await using worker = await spawnWorker({ sharedMemory, maxMessageBytes: 2 * MiB });
+    expect(worker.sharedMemoryDir === undefined).toBe(sharedMemory === false);
     const call = worker.request("transfer.sink", {}, { tensors: { x: tensor(randomFloats(BYTES), [BYTES / 4]) } });
     await expect(call).rejects.toThrow(TooLargeError);
     const small = await worker.request("transfer.sink", {}, { tensors: { x: tensor(randomFloats(MiB), [MiB / 4]) } });
@@ -125,7 +132,7 @@ describe("a worker without shared memory", () => {
 
 describe("segment folders after a crash", () => {
   it("goes with a worker killed by SIGKILL", async () => {
-    const worker = await spawnWorker();
+    const worker = await spawnWorker({ sharedMemory: { minBytes: MiB, replyMinBytes: MiB } });
     const dir = worker.sharedMemoryDir!;
     await worker.echo({ x: tensor(randomFloats(2 * MiB), [MiB / 2]) });
     expect(existsSync(dir)).toBe(true);

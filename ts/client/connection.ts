@@ -66,8 +66,9 @@ export interface ConnectionOptions {
    */
   maxMessageBytes?: number;
   /**
-   * A folder shared with a local worker (`spawnWorker` makes one): tensors of at least
-   * its `minBytes` travel as segments there, both ways, instead of frames. The worker
+   * A folder shared with a local worker (`spawnWorker` makes one): request tensors of at
+   * least its `minBytes`, and reply tensors of at least its `replyMinBytes`, travel as
+   * segments there instead of frames. The worker
    * must have been started with it (`--shm-dir`). Default: none, frames only.
    */
   sharedMemory?: SharedMemory;
@@ -252,7 +253,9 @@ export class Connection {
       segments.push(ref.name);
       return ref;
     };
-    return this.#frames({ kind: "request", id, method, params, shm: { mac: shm.mac } }, tensors, place);
+    const header: Omit<Header, "v" | "session" | "seq" | "ts"> = { kind: "request", id, method, params };
+    if (shm.replyMinBytes !== undefined) header.shm = { mac: shm.mac, min_bytes: shm.replyMinBytes };
+    return this.#frames(header, tensors, place);
   }
 
   #removeSegments(names: readonly string[]): void {

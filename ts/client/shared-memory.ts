@@ -33,8 +33,17 @@ export class SegmentError extends Error {
 }
 
 export interface SharedMemoryOptions {
-  /** Smallest tensor, in bytes, that travels through a segment. Default 1 MiB. */
+  /**
+   * Smallest tensor, in bytes, that a request sends through a segment. Default 128 MiB:
+   * below that, frames were faster on the machine BENCHMARKS.md was measured on.
+   */
   minBytes?: number;
+  /**
+   * Smallest reply or event tensor the worker sends through a segment. Default: none,
+   * replies travel as frames (a reply frame has no size limit, and frames were faster
+   * for downloads at every size measured in BENCHMARKS.md).
+   */
+  replyMinBytes?: number;
   /** Default: AES-GMAC under Node, HMAC-SHA256 under Deno (whose GMAC is slow). */
   mac?: SegmentMac;
   /** Where the folder is made. Default /dev/shm. */
@@ -42,6 +51,7 @@ export interface SharedMemoryOptions {
 }
 
 const ROOT = "/dev/shm";
+const DEFAULT_MIN_BYTES = 128 * 2 ** 20;
 const PREFIX = "advmoe-";
 const NAME = /^[0-9a-f]{32}$/;
 const KEY_LABEL = "advmoe shared memory v1";
@@ -55,13 +65,23 @@ const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 export class SharedMemory {
   readonly dir: string;
   readonly minBytes: number;
+  readonly replyMinBytes?: number;
   readonly mac: SegmentMac;
   readonly #key: Buffer;
   readonly #removing = new Set<Promise<void>>();
 
   constructor(dir: string, signingKey: Uint8Array, options: SharedMemoryOptions = {}) {
     this.dir = dir;
-    this.minBytes = options.minBytes ?? 1 << 20;
+    this.minBytes = options.minBytes ?? DEFAULT_MIN_BYTES;
+    this.replyMinBytes = options.replyMinBytes;
+    for (const [field, value] of [
+      ["minBytes", this.minBytes],
+      ["replyMinBytes", this.replyMinBytes ?? 1],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new RangeError(`sharedMemory.${field} must be an integer >= 1, got ${value}`);
+      }
+    }
     this.mac = options.mac ?? (isDeno ? "hmac-sha256" : "aes-256-gmac");
     this.#key = createHmac("sha256", signingKey).update(KEY_LABEL).digest();
   }

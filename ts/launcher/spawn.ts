@@ -22,9 +22,10 @@ export type LogStream = "stderr" | "stdout";
 
 export interface SpawnOptions extends Omit<ConnectionOptions, "sharedMemory"> {
   /**
-   * Large tensors travel through a private folder in /dev/shm instead of frames, both
-   * ways (docs/protocol.md, Shared memory). Default: on where /dev/shm exists (and, under
-   * Deno, may be written); `false` sends frames only; options set the threshold and MAC.
+   * Large tensors travel through a private folder in /dev/shm instead of frames
+   * (docs/protocol.md, Shared memory). Default: on where /dev/shm exists and can be
+   * reached (Deno: with --allow-all), for request tensors of 128 MiB or more; `false`
+   * sends frames only; options set the thresholds (`replyMinBytes` for replies) and the MAC.
    */
   sharedMemory?: boolean | SharedMemoryOptions;
   /** Interpreter path; else $ADVMOE_PYTHON, else the project's .venv. */
@@ -242,7 +243,7 @@ async function launchWorker(options: SpawnOptions): Promise<SpawnedWorker> {
   if (options.requireFullMac) args.push("--require-full-mac");
   if (options.fullMac) args.push("--full-mac");
   if (options.nprocPerNode !== undefined) args.push("--nproc-per-node", String(options.nprocPerNode));
-  if (shm) args.push("--shm-dir", shm.dir, "--shm-min-bytes", String(shm.minBytes));
+  if (shm) args.push("--shm-dir", shm.dir);
   args.push(...(options.args ?? []));
   const pythonPath = [join(PACKAGE_ROOT, "py"), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
 

@@ -38,8 +38,8 @@ export interface Header {
   ts: number;
   method?: string;
   params?: Record<string, unknown>;
-  /** On a request: the worker may answer with segments authenticated by this MAC. */
-  shm?: { mac: SegmentRef["mac"] };
+  /** On a request: the worker may put reply tensors of `min_bytes` or more in segments, under `mac`. */
+  shm?: { mac: SegmentRef["mac"]; min_bytes: number };
   result?: Record<string, unknown>;
   event?: string;
   data?: Record<string, unknown>;

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import BadMessageError, BadTensorError, UnsupportedVersionError
 from .limits import MAX_TENSORS, check_structure, unpack_limits
-from .shm import SharedMemory
+from .shm import ReplySegments, SharedMemory
 from .tensors import check_entry, tensor_from_frame, tensor_to_frame
 
 PROTOCOL_VERSION = 1
@@ -102,17 +102,17 @@ def check_header(header: dict[str, Any]) -> dict[str, Any]:
 
 
 def place_in_segments(
-    tensors: Mapping[str, torch.Tensor], shm: SharedMemory, mac: str
+    tensors: Mapping[str, torch.Tensor], shm: SharedMemory, how: ReplySegments
 ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
-    """Writes the tensors of at least `shm.min_bytes` to segments: (the rest, their entries)."""
+    """Writes the tensors of at least `how.min_bytes` to segments: (the rest, their entries)."""
     rest: dict[str, torch.Tensor] = {}
     entries: dict[str, dict[str, Any]] = {}
     for name, t in tensors.items():
-        if t.numel() * t.element_size() < shm.min_bytes:
+        if t.numel() * t.element_size() < how.min_bytes:
             rest[name] = t
             continue
         entry, buf = tensor_to_frame(t)
-        entry["shm"] = shm.write(buf, mac)
+        entry["shm"] = shm.write(buf, how.mac)
         entries[name] = entry
     return rest, entries
 

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,6 @@ from ..errors import BadTensorError
 MACS = ("aes-256-gmac", "hmac-sha256")
 NAME = re.compile(r"^[0-9a-f]{32}$")
 NONCE_BYTES = 12
-DEFAULT_MIN_BYTES = 1 << 20
 _KEY_LABEL = b"advmoe shared memory v1"
 _CHUNK = 1 << 30  # a single os.write or MAC update stays well under 2 GiB
 
@@ -57,14 +57,19 @@ def check_folder(folder: Path) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class ReplySegments:
+    """What a request allows its replies: segments for tensors of `min_bytes` or more, under `mac`."""
+
+    mac: str
+    min_bytes: int
+
+
 class SharedMemory:
     """Reads and writes segments in one private folder, checking each one's MAC."""
 
-    def __init__(
-        self, folder: str | os.PathLike[str], signing_key: bytes, min_bytes: int = DEFAULT_MIN_BYTES
-    ):
+    def __init__(self, folder: str | os.PathLike[str], signing_key: bytes):
         self.folder = check_folder(Path(folder))
-        self.min_bytes = min_bytes
         self._key = derive_key(signing_key)
 
     # ---- receive ----------------------------------------------------------------------

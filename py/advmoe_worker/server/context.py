@@ -13,6 +13,7 @@ import torch
 from ..errors import CancelledError, ForbiddenPathError, ShuttingDownError
 
 if TYPE_CHECKING:
+    from ..protocol.shm import ReplySegments
     from .loop import Server
 
 
@@ -25,7 +26,7 @@ class CallContext:
         self.request_id = request_id
         self.method = method
         self._cancel: threading.Event | None = None  # made on first use: most calls never need it
-        self.shm: str | None = None  # the MAC for reply segments, when the request allows them
+        self.shm: ReplySegments | None = None  # how replies may use segments, when the request allows it
 
     @property
     def objects(self):

@@ -34,9 +34,8 @@ from ..errors import (
 from ..protocol import PROTOCOL_VERSION, ReplayGuard, Signer, decode, encode
 from ..protocol.codec import check_header, parse_header, place_in_segments
 from ..protocol.limits import INT_MAX, INT_MIN, MAX_TENSORS, check_structure
-from ..protocol.shm import DEFAULT_MIN_BYTES as DEFAULT_SHM_MIN_BYTES
 from ..protocol.shm import MACS as SHM_MACS
-from ..protocol.shm import SharedMemory
+from ..protocol.shm import ReplySegments, SharedMemory
 from ..specs import validate_method_params
 from .context import CallContext
 from .methods import METHODS
@@ -62,10 +61,9 @@ class ServerConfig:
     replay_window_s: float = 300.0
     device: str | None = None
     curve_secret_key: bytes | None = None  # Z85; set: the socket is a CURVE server
-    # A private folder shared with a local client: tensors of at least `shm_min_bytes`
-    # may travel as segments there (protocol/shm.py). None: frames only.
+    # A private folder shared with a local client: tensors may travel as segments there
+    # (protocol/shm.py). None: frames only.
     shm_dir: Path | None = None
-    shm_min_bytes: int = DEFAULT_SHM_MIN_BYTES
 
 
 @dataclass
@@ -91,11 +89,7 @@ class Server:
         self.config = config
         self.config.workspace = Path(os.path.realpath(config.workspace))
         self.signer = Signer(config.key)
-        self.shm = (
-            SharedMemory(config.shm_dir, config.key, config.shm_min_bytes)
-            if config.shm_dir is not None
-            else None
-        )
+        self.shm = SharedMemory(config.shm_dir, config.key) if config.shm_dir is not None else None
         self.replay = ReplayGuard(config.replay_window_s)
         self.stats = Stats()
         self.objects = ObjectRegistry()
@@ -277,7 +271,7 @@ class Server:
         message = decode(frames, header, self.shm)
         params = validate_method_params(method, header.get("params"))
         ctx = CallContext(self, identity, request_id, method)
-        ctx.shm = self._reply_mac(header.get("shm"))
+        ctx.shm = self._reply_segments(header.get("shm"))
         if entry.inline:
             self._run(ctx, entry.handler, params, message.tensors)
             return
@@ -286,16 +280,23 @@ class Server:
                 self._active[(identity, request_id)] = ctx
         self._jobs.put(_Job(ctx, params, message.tensors))
 
-    def _reply_mac(self, asked: Any) -> str | None:
-        """The MAC for reply segments, when the request allows them and this worker has a folder."""
+    def _reply_segments(self, asked: Any) -> ReplySegments | None:
+        """How reply tensors may go to segments, when the request allows it and this worker has a folder."""
         if asked is None:
             return None
         mac = asked.get("mac") if isinstance(asked, dict) else None
-        if mac not in SHM_MACS:
+        min_bytes = asked.get("min_bytes") if isinstance(asked, dict) else None
+        if (
+            mac not in SHM_MACS
+            or not isinstance(min_bytes, int)
+            or isinstance(min_bytes, bool)
+            or min_bytes < 1
+        ):
             raise BadMessageError(
-                f"header.shm must be a map whose mac is one of {list(SHM_MACS)}, got {asked!r}"
+                f"header.shm must be {{mac, min_bytes}} with mac one of {list(SHM_MACS)} and min_bytes >= 1, "
+                f"got {str(asked)[:200]}"
             )
-        return mac if self.shm is not None else None
+        return ReplySegments(mac, min_bytes) if self.shm is not None else None
 
     def _cancel(self, identity: bytes, request_id: Any) -> None:
         with self._active_lock:
@@ -381,16 +382,16 @@ class Server:
         identity: bytes,
         header: dict[str, Any],
         tensors: dict[str, torch.Tensor] | None = None,
-        shm_mac: str | None = None,
+        shm: ReplySegments | None = None,
     ) -> None:
         """Queues a message; the socket thread numbers, signs and sends it (thread-safe).
 
-        With `shm_mac` (the request allowed it), large tensors are written to shared
+        With `shm` (the request allowed segments), large tensors are written to shared
         memory here, on the caller's thread, and only their entries are queued.
         """
         segments = None
-        if shm_mac is not None and tensors and self.shm is not None:
-            tensors, segments = place_in_segments(tensors, self.shm, shm_mac)
+        if shm is not None and tensors and self.shm is not None:
+            tensors, segments = place_in_segments(tensors, self.shm, shm)
         self._outbox.append((identity, header, tensors, segments))
         if threading.current_thread() is not threading.main_thread():
             self._wake()

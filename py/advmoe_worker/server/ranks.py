@@ -92,7 +92,7 @@ class Follower(Server):
         identity: bytes,
         header: dict[str, Any],
         tensors: dict[str, torch.Tensor] | None = None,
-        shm_mac: str | None = None,
+        shm: Any = None,
     ) -> None:
         if header.get("kind") == "error":
             log.debug("rank %d: %s", distributed.rank(), header.get("error"))

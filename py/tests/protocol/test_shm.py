@@ -7,7 +7,7 @@ import torch
 from advmoe_worker.errors import BadTensorError
 from advmoe_worker.protocol import decode, encode
 from advmoe_worker.protocol.codec import place_in_segments
-from advmoe_worker.protocol.shm import MACS, SharedMemory, check_folder
+from advmoe_worker.protocol.shm import MACS, ReplySegments, SharedMemory, check_folder
 
 KEY = bytes(range(32))
 BASE = {"v": 1, "session": "s" * 16, "seq": 1, "ts": 0.0, "kind": "request", "id": 1}
@@ -20,12 +20,12 @@ def folder(tmp_path: Path) -> Path:
     return path
 
 
-def shm(folder: Path, min_bytes: int = 64) -> SharedMemory:
-    return SharedMemory(folder, KEY, min_bytes)
+def shm(folder: Path) -> SharedMemory:
+    return SharedMemory(folder, KEY)
 
 
 def entry_for(segments: SharedMemory, t: torch.Tensor, mac: str = "aes-256-gmac") -> dict:
-    _, entries = place_in_segments({"x": t}, segments, mac)
+    _, entries = place_in_segments({"x": t}, segments, ReplySegments(mac, 64))
     return entries["x"]
 
 
@@ -34,7 +34,7 @@ def test_a_segment_round_trips_through_the_codec(folder, mac):
     segments = shm(folder)
     x = torch.randn(32, 8)
     small = torch.arange(3)
-    rest, entries = place_in_segments({"x": x, "small": small}, segments, mac)
+    rest, entries = place_in_segments({"x": x, "small": small}, segments, ReplySegments(mac, 64))
     assert list(rest) == ["small"]  # under min_bytes: a frame
     frames = encode(BASE, rest, entries)
     assert len(frames) == 2  # header and the small tensor's frame
@@ -68,7 +68,7 @@ def test_a_changed_segment_is_refused(folder):
 
 
 def test_a_segment_under_another_key_is_refused(folder):
-    entry = entry_for(SharedMemory(folder, b"another key 1234" * 2, 64), torch.zeros(64), "hmac-sha256")
+    entry = entry_for(SharedMemory(folder, b"another key 1234" * 2), torch.zeros(64), "hmac-sha256")
     with pytest.raises(BadTensorError) as info:
         decode(encode(BASE, None, {"x": entry}), shm=shm(folder))
     assert info.value.details["rule"] == "shm_mac"
