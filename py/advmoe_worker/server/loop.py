@@ -46,6 +46,8 @@ log = logging.getLogger("advmoe_worker")
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 # Plain ints: pyzmq's flag enums cost a Python-level `__or__` on every use.
 _NOBLOCK, _SNDMORE, _POLLIN = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.POLLIN)
+# How long the socket thread waits for a message before it looks at `stopping` again.
+_IDLE_TIMEOUT_MS = 200
 # Signature, header, then at most one frame per tensor.
 MAX_FRAMES = 2 + MAX_TENSORS
 
@@ -105,6 +107,15 @@ class Server:
         self._outbox: deque[
             tuple[bytes, dict[str, Any], dict[str, torch.Tensor] | None, dict[str, dict[str, Any]] | None]
         ] = deque()
+        # Jobs handed to the compute thread and jobs it has finished, each written by one
+        # thread only. `_finished` moves only after a job's last message is in the outbox, so
+        # once the socket thread reads them equal and THEN finds the outbox empty, the compute
+        # thread has nothing more to send until the socket thread queues another job.
+        self._queued = 0
+        self._finished = 0
+        # The thread that sends: messages queued from any other thread wake it. The main
+        # thread until `serve` starts (it runs from another thread in tests and inline).
+        self._socket_ident = threading.main_thread().ident
         self._zmq = zmq.Context()
         self._wake_addr = f"inproc://wake-{self.session}"
         # Under torchrun: hands each request the compute thread runs to the other ranks, and
@@ -126,6 +137,9 @@ class Server:
             self._sock.setsockopt(zmq.CURVE_SECRETKEY, self.config.curve_secret_key)
         self._sock.bind(self.config.bind)
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        # Idle, the loop blocks in this socket's own receive rather than in zmq_poll: the
+        # timeout is how soon it notices `stop()`.
+        self._sock.setsockopt(zmq.RCVTIMEO, _IDLE_TIMEOUT_MS)
         self._wake_rx = self._zmq.socket(zmq.PULL)
         self._wake_rx.bind(self._wake_addr)
         self._wake_lock = threading.Lock()
@@ -134,14 +148,31 @@ class Server:
         return self.endpoint
 
     def serve(self) -> None:
-        """Runs until a `shutdown` request or `stop()`; closes the sockets on return."""
+        """Runs until a `shutdown` request or `stop()`; closes the sockets on return.
+
+        With no job on the compute thread and nothing to send, nothing but the ROUTER can
+        bring work, so the loop blocks in its receive: one wait per request, as a plain
+        ZeroMQ server makes. Otherwise it polls the ROUTER and the compute thread's wake
+        socket together.
+        """
+        self._socket_ident = threading.get_ident()
         worker = threading.Thread(target=self._compute_loop, name="advmoe-compute", daemon=True)
         worker.start()
         # zmq_poll itself: zmq.Poller rebuilds its lists and a dict on every call.
         items = [(self._sock, _POLLIN), (self._wake_rx, _POLLIN)]
+        outbox = self._outbox
         try:
             while True:
-                ready = zmq.zmq_poll(items, 200)  # only the sockets with events
+                # In this order: `_finished` first, then the outbox (see __init__).
+                if self._finished == self._queued and not outbox and not self.stopping:
+                    try:
+                        frames, too_many = self._recv_message(0)  # waits up to RCVTIMEO
+                    except zmq.Again:
+                        continue  # idle for the timeout: look at `stopping` again
+                    self._on_message(frames, too_many)
+                    self._flush_outbox()
+                    continue
+                ready = zmq.zmq_poll(items, _IDLE_TIMEOUT_MS)  # only the sockets with events
                 sock_ready = woken = False
                 for sock, _ in ready:
                     if sock is self._sock:
@@ -178,11 +209,11 @@ class Server:
     def stop(self) -> None:
         """Asks the loop to stop (safe from any thread or a signal handler)."""
         self.stopping = True
-        self._jobs.put(None)  # the poll timeout notices `stopping` within 200 ms
+        self._jobs.put(None)  # the receive or poll timeout notices `stopping` within 200 ms
 
     # ---- receive ----------------------------------------------------------------------
 
-    def _recv_message(self) -> tuple[list[Any], bool]:
+    def _recv_message(self, flags: int = _NOBLOCK) -> tuple[list[Any], bool]:
         """One message, frame by frame: ([identity, signature, header, tensors...], too many).
 
         Once the frames received pass the size limit, the rest are read and let go at
@@ -190,7 +221,7 @@ class Server:
         signed sender can still be told `too_large`. Past the frame count limit not even
         the lengths are kept.
         """
-        frame = self._sock.recv(_NOBLOCK, copy=False)
+        frame = self._sock.recv(flags, copy=False)
         frames: list[Any] = [frame]
         total = 0
         too_many = False
@@ -278,6 +309,7 @@ class Server:
         if request_id is not None:
             with self._active_lock:
                 self._active[(identity, request_id)] = ctx
+        self._queued += 1  # before the compute thread can see the job
         self._jobs.put(_Job(ctx, params, message.tensors))
 
     def _reply_segments(self, asked: Any) -> ReplySegments | None:
@@ -338,6 +370,8 @@ class Server:
             finally:
                 with self._active_lock:
                     self._active.pop((ctx.identity, ctx.request_id), None)
+                # Last: every message of this job is in the outbox and the socket thread woken.
+                self._finished += 1
 
     def _drain_queued(self) -> None:
         while True:
@@ -349,6 +383,7 @@ class Server:
                 self._reply_error(
                     job.ctx.identity, job.ctx.request_id, ShuttingDownError("the worker is shutting down")
                 )
+                self._finished += 1
 
     def _run(self, ctx: CallContext, handler, params: Any, tensors: dict[str, torch.Tensor]) -> None:
         try:
@@ -388,17 +423,24 @@ class Server:
 
         With `shm` (the request allowed segments), large tensors are written to shared
         memory here, on the caller's thread, and only their entries are queued.
+
+        Other threads send only within a job the compute thread runs (its events, its
+        reply): the idle socket thread waits on the ROUTER alone, so a message queued from
+        another thread at any other time would go out only at that wait's timeout.
         """
         segments = None
         if shm is not None and tensors and self.shm is not None:
             tensors, segments = place_in_segments(tensors, self.shm, shm)
         self._outbox.append((identity, header, tensors, segments))
-        if threading.current_thread() is not threading.main_thread():
+        if threading.get_ident() != self._socket_ident:
             self._wake()
 
     def _wake(self) -> None:
         with self._wake_lock:
-            self._wake_tx.send(b"", zmq.NOBLOCK)
+            try:
+                self._wake_tx.send(b"", _NOBLOCK)
+            except zmq.Again:  # the queue is full of wakes the socket thread has yet to read
+                pass
 
     def _flush_outbox(self) -> None:
         while self._outbox:

@@ -20,9 +20,11 @@ KEY = b"x" * 32
 
 
 class Client:
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, identity: bytes | None = None):
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if identity is not None:
+            self.sock.setsockopt(zmq.ROUTING_ID, identity)
         self.sock.connect(endpoint)
         self.signer = Signer(KEY)
         self.seq = itertools.count(1)
@@ -98,3 +100,78 @@ def test_paths_outside_the_workspace_are_refused(server, tmp_path):
     (tmp_path / "link").symlink_to("/tmp")
     with pytest.raises(ForbiddenPathError):
         ctx.resolve_path("link/x.pt", "path")
+
+
+def _collect(client: Client, ids: set[int]) -> dict[int, list]:
+    """Every message for `ids` until each has its reply, per id in arrival order."""
+    got: dict[int, list] = {i: [] for i in ids}
+    left = set(ids)
+    while left:
+        msg = client.recv()
+        assert msg.kind in ("event", "reply"), msg.header
+        got[msg.id].append(msg)
+        if msg.kind == "reply":
+            left.discard(msg.id)
+    return got
+
+
+def test_idle_and_busy_turns_lose_no_reply(server):
+    """Inline calls (the idle path, a receive on the ROUTER alone) and compute-thread calls
+    (the busy path, polling the wake socket too), one at a time, then all in flight."""
+    client = Client(server.endpoint)
+    for i in range(0, 600, 3):
+        client.send("request", i, method="echo", params={"note": str(i)})
+        assert _collect(client, {i})[i][-1].header["result"] == {"note": str(i)}
+        client.send("request", i + 1, method="sleep", params={"seconds": 0})
+        assert _collect(client, {i + 1})[i + 1][-1].header["result"]["ticks"] == 0
+        client.send("request", i + 2, method="sleep", params={"seconds": 0.002, "tick": 0.001})
+        (*events, reply) = _collect(client, {i + 2})[i + 2]
+        assert events and all(e.kind == "event" and e.header["event"] == "progress" for e in events)
+        assert reply.header["result"]["ticks"] == len(events)
+
+    # Pipelined: more requests in flight than the wake socket's queue holds.
+    ids = range(1000, 4000)
+    for i in ids:
+        if i % 2:
+            client.send("request", i, method="echo", params={"note": str(i)})
+        else:
+            client.send("request", i, method="sleep", params={"seconds": 0.001 if i % 50 == 0 else 0})
+    got = _collect(client, set(ids))
+    for i in ids:
+        *events, reply = got[i]
+        assert reply.kind == "reply" and all(e.kind == "event" for e in events)
+        if i % 2:
+            assert reply.header["result"] == {"note": str(i)}
+        else:
+            assert reply.header["result"]["ticks"] == len(events)
+    client.send("heartbeat", None)
+    assert client.recv().kind == "heartbeat"
+    assert server._queued == server._finished
+
+
+def test_a_message_queued_from_another_thread_while_idle_still_goes_out(server):
+    """Not a path the worker takes (only a running job's thread sends besides the socket
+    thread), but no message may be lost to it: the idle wait times out and sends it."""
+    client = Client(server.endpoint, identity=b"peer-1")
+    client.send("request", 1, method="echo", params={"note": "x"})
+    assert client.recv().kind == "reply"  # connected, and the loop idle
+    stray = threading.Thread(target=server.send, args=(b"peer-1", {"kind": "heartbeat", "id": 7}))
+    stray.start()
+    stray.join()
+    msg = client.recv()
+    assert (msg.kind, msg.id) == ("heartbeat", 7)
+
+
+def test_stop_ends_an_idle_loop(tmp_path):
+    srv = Server(ServerConfig(bind="tcp://127.0.0.1:0", key=KEY, workspace=tmp_path))
+    srv.bind()
+    thread = threading.Thread(target=srv.serve, daemon=True)
+    thread.start()
+    client = Client(srv.endpoint)
+    client.send("request", 1, method="sleep", params={"seconds": 0})
+    assert client.recv().kind == "reply"
+    client.send("request", 2, method="echo", params={"note": "idle"})
+    assert client.recv().kind == "reply"  # nothing queued: the loop waits on the ROUTER alone
+    srv.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
