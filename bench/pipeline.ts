@@ -1,5 +1,6 @@
 // Pipelined echo: one client keeps `--window` requests in flight against one worker and
 // counts replies per second. Usage: npx tsx bench/pipeline.ts [--window 1000] [--requests 100000]
+// [--transport ipc|tcp] [--client zeromq|zmtp] (the client transport; default: the runtime's)
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { spawnWorker } from "../ts/launcher/spawn.js";
@@ -10,13 +11,17 @@ const { values } = parseArgs({
     requests: { type: "string", default: "100000" },
     repeats: { type: "string", default: "3" },
     transport: { type: "string", default: "ipc" },
+    client: { type: "string" },
     "pid-file": { type: "string" },
   },
 });
 const window = Number(values.window);
 const requests = Number(values.requests);
 
-await using worker = await spawnWorker({ socket: values.transport as "ipc" | "tcp" });
+await using worker = await spawnWorker({
+  socket: values.transport as "ipc" | "tcp",
+  transport: values.client as "zeromq" | "zmtp" | undefined,
+});
 const connection = worker.connection;
 const workerPid = ((await connection.call("info")).result as { pid: number }).pid;
 // For a profiler to attach to the worker (bench/profile.sh).
@@ -61,7 +66,9 @@ for (let i = 0; i < Number(values.repeats); i++) {
   sequential.push(await run(Math.min(requests, 3000), 1));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`transport ${values.transport}, window ${window}, ${requests} requests x ${values.repeats}`);
+console.log(
+  `transport ${values.transport}${values.client ? ` (${values.client} client)` : ""}, window ${window}, ${requests} requests x ${values.repeats}`,
+);
 console.log(
   `pipelined req/s: ${rates.map((r) => r.toFixed(0)).join(" ")} (median ${median(rates).toFixed(0)}, target >= 40000)`,
 );

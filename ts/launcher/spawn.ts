@@ -11,7 +11,7 @@ import { type PythonChoice, Worker } from "../client/worker.js";
 import { type AdvmoeError, LaunchError, WorkerClosedError, WorkerDiedError } from "../protocol/errors.js";
 import { Signer } from "../protocol/signing.js";
 import { parseEndpoint } from "../transport/endpoint.js";
-import { type TransportKind, transportFactory } from "../transport/select.js";
+import { defaultTransport, type TransportKind, transportFactory } from "../transport/select.js";
 import type { CurveKeys, Transport, TransportFactory } from "../transport/transport.js";
 import { checkDenoPermissions } from "./permissions.js";
 import { PACKAGE_ROOT, resolvePython } from "./python.js";
@@ -32,10 +32,7 @@ export interface SpawnOptions extends Omit<ConnectionOptions, "sharedMemory"> {
   python?: string;
   /** `ipc` (private socket file; default on POSIX) or `tcp` (a free loopback port). */
   socket?: "ipc" | "tcp";
-  /**
-   * `zmtp` (pure TypeScript; the default under Deno and Bun) or `zeromq` (the native
-   * addon; the default under Node).
-   */
+  /** `zmtp` (pure TypeScript; the default) or `zeromq` (the native addon, Node only). */
   transport?: TransportKind;
   /** Workspace root on the worker: checkpoint and data paths must lie inside it. Default: cwd. */
   workspace?: string;
@@ -382,6 +379,7 @@ function awaitExitOnEnd(transport: Transport, exited: Promise<unknown>): Transpo
 function chooseTransport(options: {
   transport?: TransportKind;
   transportFactory?: TransportFactory;
+  curve?: CurveKeys;
 }): TransportFactory {
   if (options.transportFactory) return options.transportFactory;
   const kind = options.transport as string | undefined;
@@ -390,7 +388,7 @@ function chooseTransport(options: {
       `transport: "${kind}" names a socket kind; pass socket: "${kind}" (transport is "zmtp" or "zeromq")`,
     );
   }
-  return transportFactory(options.transport);
+  return transportFactory(options.transport ?? defaultTransport(options));
 }
 
 /** Options for connecting to a worker that is already running. */
@@ -401,7 +399,7 @@ export interface ConnectOptions extends ConnectionOptions {
   curve?: CurveKeys;
   /** How long the CURVE handshake may take, ms. Default 10000. */
   handshakeTimeoutMs?: number;
-  /** `zmtp` (pure TypeScript; default under Deno and Bun) or `zeromq` (native; default under Node). */
+  /** `zmtp` (pure TypeScript; the default) or `zeromq` (native; the default under Node with `curve`). */
   transport?: TransportKind;
   /** Opens the transport; overrides `transport`. */
   transportFactory?: TransportFactory;

@@ -13,9 +13,14 @@ export function runtime(): "node" | "deno" | "bun" {
   return "node";
 }
 
-/** The default transport: the native addon under Node, the pure-TypeScript one elsewhere. */
-export function defaultTransport(): TransportKind {
-  return runtime() === "node" ? "zeromq" : "zmtp";
+/**
+ * The default transport: the pure-TypeScript one, which measured faster than the native
+ * addon under Node too (BENCHMARKS.md: about 0.8x its round-trip time, and about 60% of
+ * its client CPU per pipelined request); the native addon under Node for a CURVE worker,
+ * which only it can reach.
+ */
+export function defaultTransport(options: { curve?: unknown } = {}): TransportKind {
+  return runtime() === "node" && options.curve ? "zeromq" : "zmtp";
 }
 
 /**

@@ -1,4 +1,4 @@
-// Transport over the native `zeromq` package (a DEALER socket); the Node default.
+// Transport over the native `zeromq` package (a DEALER socket): Node only; the default for CURVE.
 import { curveKeyPair, Dealer } from "zeromq";
 import { HandshakeError } from "../protocol/errors.js";
 import type { CurveKeys, Transport, TransportOptions } from "./transport.js";
