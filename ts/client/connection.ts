@@ -68,8 +68,8 @@ export interface ConnectionOptions {
   /**
    * A folder shared with a local worker (`spawnWorker` makes one): request tensors of at
    * least its `minBytes`, and reply tensors of at least its `replyMinBytes`, travel as
-   * segments there instead of frames. The worker
-   * must have been started with it (`--shm-dir`). Default: none, frames only.
+   * segments there instead of frames. The worker must have been started with it
+   * (`--shm-dir`). Default: none, frames only.
    */
   sharedMemory?: SharedMemory;
 }

@@ -129,6 +129,12 @@ class Server:
         self._sock = self._zmq.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 1000)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        # No send high-water mark: a ROUTER drops, without a word, whatever goes over it,
+        # and a dropped reply leaves its call waiting for ever (a client that sends 1,000
+        # requests before it reads lost replies). Every message queued here answers a
+        # signed request or streams its events, so the queue holds what authenticated
+        # clients asked for and have not read yet.
+        self._sock.setsockopt(zmq.SNDHWM, 0)
         # libzmq drops any frame over the limit (and the peer that sent it) before it is
         # held, signed or not; the total over all frames is checked as they arrive.
         self._sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)

@@ -175,3 +175,21 @@ def test_stop_ends_an_idle_loop(tmp_path):
     srv.stop()
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_no_reply_is_dropped_while_a_client_is_slow_to_read(server):
+    # A client that sends its whole window before reading: its replies pile up in the
+    # worker's queue to it. ZeroMQ's ROUTER drops what goes over a queue's high-water mark
+    # without a word, which would leave those calls unanswered for ever.
+    client = Client(server.endpoint)
+    client.sock.setsockopt(zmq.RCVHWM, 1)
+    note = "n" * 2000
+    total = 3000
+    for i in range(1, total + 1):
+        client.send("request", i, method="echo", params={"note": note})
+    ids = set()
+    for _ in range(total):
+        message = client.recv(timeout_ms=20_000)
+        assert message.kind == "reply" and message.header["result"]["note"] == note
+        ids.add(message.id)
+    assert ids == set(range(1, total + 1))
