@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { stringify } from "yaml";
+import { TINY_MOE } from "../fixtures/specs.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 // tsx's loader inside one node process: the `tsx` command would run the CLI as its child and
@@ -60,15 +61,7 @@ export function tinyRun(overrides: { trainer?: Record<string, unknown>; evaluati
   return {
     name: "tiny",
     data: { kind: "synthetic", num_classes: 3, size: 8, channels: 3, train_size: 32, test_size: 16, seed: 3 },
-    model: {
-      arch: "resnet18",
-      width: 0.0625,
-      ratio: 0.5,
-      input_size: 8,
-      num_classes: 3,
-      seed: 5,
-      moe: { experts: 2, router_width: 0.25 },
-    },
+    model: TINY_MOE,
     trainer: {
       method: "advmoe",
       epochs: 1,

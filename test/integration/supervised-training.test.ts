@@ -6,8 +6,8 @@ import { spawnWorker } from "../../ts/launcher/spawn.js";
 import { InvalidSpecError, StaleHandleError } from "../../ts/protocol/errors.js";
 import { type Tensor, tensor } from "../../ts/protocol/tensor.js";
 import type { DataSpec } from "../../ts/schemas/data.js";
-import type { ModelSpec } from "../../ts/schemas/model.js";
 import type { TrainerSpec } from "../../ts/schemas/trainer.js";
+import { TINY_MOE } from "../fixtures/specs.js";
 
 const DATA: DataSpec = {
   kind: "synthetic",
@@ -17,15 +17,6 @@ const DATA: DataSpec = {
   train_size: 64,
   test_size: 16,
   seed: 3,
-};
-const MODEL: ModelSpec = {
-  arch: "resnet18",
-  width: 0.0625,
-  ratio: 0.5,
-  input_size: 8,
-  num_classes: 3,
-  seed: 5,
-  moe: { experts: 2, router_width: 0.25 },
 };
 // 4 batches, each used by a router and an expert step: 8 steps an epoch, 16 in all.
 const TRAINER: TrainerSpec = {
@@ -54,7 +45,7 @@ describe("a run that resumes on crash", () => {
         workspace: mkdtempSync(join(tmpdir(), "advmoe-straight-")),
         threads: 1,
       });
-      const model = await worker.createModel(MODEL);
+      const model = await worker.createModel(TINY_MOE);
       const trainer = await worker.createTrainer(model, await worker.createDataset(DATA), TRAINER);
       await trainer.run();
       return bytes((await model.predict(probe)).logits);
@@ -62,7 +53,7 @@ describe("a run that resumes on crash", () => {
 
     const workspace = mkdtempSync(join(tmpdir(), "advmoe-supervised-"));
     await using worker = await spawnWorker({ workspace, threads: 1, restart: { maxRestarts: 2, backoffMs: 0 } });
-    const model = await worker.createModel(MODEL);
+    const model = await worker.createModel(TINY_MOE);
     const trainer = await worker.createTrainer(model, await worker.createDataset(DATA), TRAINER);
     const run = trainer.run({ resumeOnCrash: true });
     let killedAt: number | undefined;
@@ -93,7 +84,7 @@ describe("a run that resumes on crash", () => {
 
   it("refuses resumeOnCrash without a supervised worker or without checkpoint_dir", async () => {
     await using plain = await spawnWorker({ threads: 1 });
-    const model = await plain.createModel(MODEL);
+    const model = await plain.createModel(TINY_MOE);
     const data = await plain.createDataset(DATA);
     const trainer = await plain.createTrainer(model, data, TRAINER);
     const unsupervised = await trainer.run({ resumeOnCrash: true }).catch((e) => e);
@@ -101,7 +92,7 @@ describe("a run that resumes on crash", () => {
     expect(unsupervised.path).toBe("resumeOnCrash");
 
     await using supervised = await spawnWorker({ threads: 1, restart: { maxRestarts: 1 } });
-    const m = await supervised.createModel(MODEL);
+    const m = await supervised.createModel(TINY_MOE);
     const d = await supervised.createDataset(DATA);
     const noDir = await supervised.createTrainer(m, d, { ...TRAINER, checkpoint_dir: null });
     const err = await noDir.run({ resumeOnCrash: true }).catch((e) => e);

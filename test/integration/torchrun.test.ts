@@ -4,8 +4,8 @@ import { WorkerDiedError } from "../../ts/protocol/errors.js";
 import { tensor } from "../../ts/protocol/tensor.js";
 import type { DataSpec } from "../../ts/schemas/data.js";
 import type { EvaluationReport, EvaluationSpec } from "../../ts/schemas/evaluation.js";
-import type { ModelSpec } from "../../ts/schemas/model.js";
 import type { TrainerSpec } from "../../ts/schemas/trainer.js";
+import { TINY_MOE } from "../fixtures/specs.js";
 
 const DATA: DataSpec = {
   kind: "synthetic",
@@ -15,15 +15,6 @@ const DATA: DataSpec = {
   train_size: 64,
   test_size: 16,
   seed: 3,
-};
-const MODEL: ModelSpec = {
-  arch: "resnet18",
-  width: 0.0625,
-  ratio: 0.5,
-  input_size: 8,
-  num_classes: 3,
-  seed: 5,
-  moe: { experts: 2, router_width: 0.25 },
 };
 // Clean training of the whole MoE: no attack, whose random start is drawn per rank.
 const TRAINER: TrainerSpec = { method: "standard", epochs: 1, batch_size: 16, optimizer: { lr: 0.05 }, seed: 11 };
@@ -37,7 +28,7 @@ const EVAL: EvaluationSpec = { batch_size: 7, attacks: [{ name: "pgd", steps: 2,
 
 async function trainAndEvaluate(nprocPerNode?: number): Promise<{ logits: Float32Array; report: EvaluationReport }> {
   await using worker = await spawnWorker({ threads: 1, nprocPerNode });
-  const model = await worker.createModel(MODEL);
+  const model = await worker.createModel(TINY_MOE);
   const data = await worker.createDataset(DATA);
   const trainer = await worker.createTrainer(model, data, TRAINER);
   const { epochs } = await trainer.run();
@@ -74,7 +65,7 @@ describe("more than one process through torchrun", () => {
     expect(info.distributed).toMatchObject({ backend: "gloo", world_size: 2 });
     const [, follower] = info.distributed?.pids ?? [];
     expect(follower).toBeTypeOf("number");
-    const model = await worker.createModel(MODEL);
+    const model = await worker.createModel(TINY_MOE);
     const trainer = await worker.createTrainer(model, await worker.createDataset(DATA), {
       ...TRAINER,
       epochs: 50,

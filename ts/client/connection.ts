@@ -359,9 +359,7 @@ export class Connection {
    */
   #onBadTensors(header: Header, err: DecodeError): void {
     for (const entry of Object.values(header.tensors ?? {})) {
-      if (entry.shm && typeof entry.shm.name === "string" && /^[0-9a-f]{32}$/.test(entry.shm.name)) {
-        this.#shm?.remove(entry.shm.name);
-      }
+      if (typeof entry.shm?.name === "string") this.#shm?.remove(entry.shm.name);
     }
     if (!this.#guard.accept(header.session, header.seq, header.ts)) {
       this.stats.droppedReplay++;

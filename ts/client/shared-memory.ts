@@ -179,10 +179,11 @@ export class SharedMemory {
   }
 
   /**
-   * Removes a segment, if it is still there. In the background: freeing 64 MiB of
+   * Removes a segment, if it is still there and `name` is a segment name. In the background: freeing 64 MiB of
    * /dev/shm takes about 10 ms that no call needs to wait for.
    */
   remove(name: string): void {
+    if (!NAME.test(name)) return; // only names this protocol makes: never a path
     const done = new Promise<void>((resolve) => rm(join(this.dir, name), { force: true }, () => resolve()));
     this.#removing.add(done);
     done.then(() => this.#removing.delete(done));
